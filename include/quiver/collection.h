@@ -1,0 +1,127 @@
+// Copyright (c) Quiver authors.
+//
+// A collection: records with embeddings of one fixed configuration, stored in
+// SQLite and indexed by an HNSW graph (USearch).
+
+#ifndef QUIVER_COLLECTION_H_
+#define QUIVER_COLLECTION_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "quiver/options.h"
+#include "quiver/record.h"
+#include "quiver/status.h"
+
+namespace quiver {
+
+/// Counters of one collection, as `quiver stats` prints them.
+struct CollectionStats {
+  std::string name;
+  std::int64_t id = 0;
+  CollectionConfig config;
+  /// Live records in SQLite.
+  std::uint64_t records = 0;
+  /// Live vectors in the in-memory index (equals `records` when healthy, I7).
+  std::uint64_t index_vectors = 0;
+  /// Bytes the index uses in memory (USearch's estimate).
+  std::uint64_t index_memory_bytes = 0;
+  /// Highest change sequence number applied to the in-memory index.
+  std::uint64_t applied_seq = 0;
+  /// Change-log entries of this collection not yet covered by a checkpoint.
+  std::uint64_t change_log_length = 0;
+  /// Current checkpoint: generation (0 = none yet), applied_seq it covers, size on disk.
+  std::uint64_t checkpoint_generation = 0;
+  std::uint64_t checkpoint_applied_seq = 0;
+  std::uint64_t checkpoint_bytes = 0;
+  /// Duration of the last checkpoint written by this process, milliseconds (0 = none).
+  double last_checkpoint_ms = 0;
+  /// SIMD kernel the distance function dispatched to at run time, e.g. "haswell", "skylake", "serial".
+  std::string simd_kernel;
+  /// Non-empty when the collection is latched read-only after a failed write of its files.
+  std::string fatal_error;
+};
+
+/// The outcome of Collection::Verify: every difference found (empty = clean).
+struct VerifyReport {
+  std::string collection;
+  std::uint64_t records_checked = 0;
+  std::uint64_t index_vectors_checked = 0;
+  /// Human-readable lines, one per difference, e.g. "key 17: in SQLite, missing from index".
+  std::vector<std::string> problems;
+  bool clean() const { return problems.empty(); }
+};
+
+/// Handle to a collection. Obtained from Store; shares ownership with the
+/// store, so a handle stays valid (as an object) even after the collection is
+/// dropped or the store closed; it then fails every call with NotFound or
+/// FailedPrecondition.
+///
+/// Thread safety: all methods may be called concurrently from any thread.
+/// Searches run in parallel with each other and with writes; writes to one
+/// collection are serialized.
+class Collection {
+ public:
+  virtual ~Collection() = default;
+
+  /// The collection's name and its configuration (fixed at creation).
+  virtual const std::string& name() const = 0;
+  virtual const CollectionConfig& config() const = 0;
+
+  /// Inserts or replaces a batch of records, atomically. The whole batch is
+  /// validated first (dimensions, finite values, metadata is a JSON object,
+  /// no key twice, key != kReservedKey, size <= kMaxBatchSize); on the first
+  /// problem returns InvalidArgument naming the record index and field, and
+  /// writes nothing. On OK the batch is durable (committed in SQLite) and
+  /// searchable. IOError: indeterminate (see StatusCode::kIOError).
+  virtual Status Upsert(const std::vector<Record>& records) = 0;
+
+  /// Deletes the records with these keys, atomically; keys that do not exist
+  /// are ignored. Returns the number of records deleted. Durable on OK.
+  virtual Result<std::size_t> Delete(const std::vector<Key>& keys) = 0;
+
+  /// Reads records by key, from SQLite. Entry i is the record of keys[i], or
+  /// nullopt when there is none.
+  virtual Result<std::vector<std::optional<Record>>> Get(const std::vector<Key>& keys) = 0;
+
+  /// Approximate nearest neighbours of `num_queries` query vectors stored
+  /// row-major in `queries` (num_queries x dimensions float32). Returns one
+  /// list per query, closest first (ascending distance), at most k long.
+  /// InvalidArgument: k outside 1..kMaxSearchK, a non-finite query value,
+  /// num_queries == 0.
+  virtual Result<std::vector<std::vector<Match>>> Search(const float* queries,
+                                                         std::size_t num_queries,
+                                                         const SearchOptions& options) = 0;
+
+  /// Convenience: one query; `query.size()` must equal the dimensions.
+  Result<std::vector<Match>> Search(const std::vector<float>& query, const SearchOptions& options);
+
+  /// Exact (brute-force) nearest neighbours over the index's vectors, for
+  /// measuring recall. Same contract as Search; O(n) per query.
+  virtual Result<std::vector<std::vector<Match>>> SearchExact(const float* queries,
+                                                              std::size_t num_queries,
+                                                              std::size_t k) = 0;
+
+  /// Number of live records (from SQLite).
+  virtual Result<std::uint64_t> Count() = 0;
+
+  virtual Result<CollectionStats> Stats() = 0;
+
+  /// Writes the in-memory index to a new checkpoint file (atomically, with a
+  /// checksum) and trims the change log it covers. A no-op when nothing changed.
+  /// IOError leaves the previous checkpoint in place and latches the collection
+  /// read-only until the store is reopened.
+  virtual Status Checkpoint() = 0;
+
+  /// Checks that the live keys in SQLite equal the keys in the index (I7), that
+  /// every stored embedding has the collection's dimensions, and that the
+  /// current checkpoint file matches its manifest checksum (I4).
+  virtual Result<VerifyReport> Verify() = 0;
+};
+
+}  // namespace quiver
+
+#endif  // QUIVER_COLLECTION_H_

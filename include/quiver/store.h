@@ -1,0 +1,94 @@
+// Copyright (c) Quiver authors.
+//
+// A store: one directory on disk holding collections.
+//
+//   <dir>/quiver.db                          SQLite (WAL): catalog, records, change log
+//   <dir>/LOCK                               flock'ed by the one writer process
+//   <dir>/indexes/<collection-id>/<generation>.usearch   HNSW checkpoints (derived)
+//
+// See docs/architecture.md and docs/durability.md for the full contract.
+
+#ifndef QUIVER_STORE_H_
+#define QUIVER_STORE_H_
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "quiver/collection.h"
+#include "quiver/options.h"
+#include "quiver/status.h"
+
+namespace quiver {
+
+/// Catalog entry of a collection.
+struct CollectionInfo {
+  std::int64_t id = 0;
+  std::string name;
+  CollectionConfig config;
+};
+
+/// Returns InvalidArgument unless `name` is 1..64 characters of [A-Za-z0-9_-].
+Status ValidateCollectionName(std::string_view name);
+
+/// A store of collections. Thread safety: all methods may be called
+/// concurrently. Destroying the store closes it (see Close).
+class Store {
+ public:
+  /// Opens (or creates, per options) the store in directory `dir`. Takes the
+  /// LOCK (Busy if another process holds it; read-only opens take none), then
+  /// recovers every collection: removes leftover temporary and orphaned index
+  /// files, loads and verifies each checkpoint (rebuilding a missing or corrupt
+  /// one from SQLite, with a warning), and replays the change log.
+  /// Errors: NotFound (missing and !create_if_missing), Busy, IOError,
+  /// Corruption (the SQLite database itself is damaged).
+  static Result<std::unique_ptr<Store>> Open(const std::string& dir, const StoreOptions& options);
+
+  virtual ~Store() = default;
+
+  /// Creates a collection. InvalidArgument (bad name or config), AlreadyExists.
+  virtual Result<std::shared_ptr<Collection>> CreateCollection(const std::string& name,
+                                                               const CollectionConfig& config) = 0;
+
+  /// Returns an existing collection. NotFound (naming it) when there is none.
+  virtual Result<std::shared_ptr<Collection>> GetCollection(const std::string& name) = 0;
+
+  /// Returns the collection `name`, creating it with `config` if it does not
+  /// exist. If it exists, its stored configuration must match `config` in
+  /// dimensions, metric, scalar kind, connectivity, expansion_add and model tag
+  /// (expansion_search may differ: it is a search-time default); otherwise
+  /// FailedPrecondition with a message naming both values and the rebuild
+  /// command (invariant I6).
+  virtual Result<std::shared_ptr<Collection>> OpenCollection(const std::string& name,
+                                                             const CollectionConfig& config) = 0;
+
+  /// All collections, ordered by name.
+  virtual Result<std::vector<CollectionInfo>> ListCollections() = 0;
+
+  /// Deletes a collection, its records and its index files. Existing handles
+  /// then fail with NotFound. NotFound if it does not exist.
+  virtual Status DropCollection(const std::string& name) = 0;
+
+  /// Checkpoints every collection with unsaved changes.
+  virtual Status Checkpoint() = 0;
+
+  /// Checkpoints (if StoreOptions::checkpoint_on_close) and releases the LOCK.
+  /// Later calls on the store or its collections fail with FailedPrecondition.
+  /// Idempotent. The destructor calls it and logs a failure.
+  virtual Status Close() = 0;
+
+  /// The directory this store was opened on.
+  virtual const std::string& dir() const = 0;
+};
+
+/// The SIMD capabilities NumKong detected on this CPU and compiled in,
+/// e.g. "serial haswell skylake icelake" (for logs and `quiver stats`).
+std::string SimdCapabilities();
+
+/// Quiver's version, e.g. "0.1.0", and the USearch version it was built with.
+std::string Version();
+std::string UsearchVersion();
+
+}  // namespace quiver
+
+#endif  // QUIVER_STORE_H_

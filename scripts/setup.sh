@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# Installs everything Quiver needs on a fresh Debian 12 machine. Idempotent:
+# a second run checks and exits in about a second.
+#
+#   scripts/setup.sh            Debian packages + USearch (npm) into third_party/
+#   QUIVER_SKIP_APT=1 scripts/setup.sh   only the USearch part
+#
+# Dependencies and why:
+#   cmake, ninja-build, g++      build
+#   libsqlite3-dev               the source of truth (SQLite C API)
+#   libxxhash-dev                XXH3 checksums of index checkpoints
+#   libfmt-dev, libspdlog-dev    formatting and logging
+#   nlohmann-json3-dev           metadata validation, CLI/HTTP JSON output
+#   libsimdjson-dev              fast parsing of large JSON bodies (server, JSONL import)
+#   libcli11-dev                 the `quiver` command line
+#   libcpp-httplib-dev           the HTTP server
+#   libgtest-dev, libgmock-dev, libbenchmark-dev   tests and benchmarks
+#   dataset-fashion-mnist, python3-numpy           the real data set and its ground truth
+#   usearch@2.26.2 (npm)         USearch's C++ headers and NumKong's SIMD kernels
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+USEARCH_VERSION=2.26.2
+# `npm view usearch@2.26.2 dist.integrity`; the tarball must match it.
+USEARCH_INTEGRITY='sha512-jz4MKg09LFn6CP/fh9MwY7NV3qQUcXrQIt92LV7CMx44AEnGP1QenhHReua3ETqzgoIYcISJ+SsDoX0DOpFh9Q=='
+
+APT_PACKAGES=(
+  build-essential cmake ninja-build pkg-config git ca-certificates
+  libsqlite3-dev sqlite3 libxxhash-dev libfmt-dev libspdlog-dev nlohmann-json3-dev
+  libsimdjson-dev libcli11-dev libcpp-httplib-dev
+  libgtest-dev libgmock-dev googletest libbenchmark-dev
+  python3-numpy dataset-fashion-mnist
+  clang-format
+)
+
+log() { printf '[setup] %s\n' "$*" >&2; }
+
+if [ "${QUIVER_SKIP_APT:-0}" != 1 ]; then
+  missing=()
+  for p in "${APT_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  # npm ships the USearch package; use the machine's npm if it has one (Debian's
+  # nodejs/npm conflict with a Node.js installed from elsewhere).
+  command -v npm >/dev/null || missing+=(nodejs npm)
+  if [ ${#missing[@]} -gt 0 ]; then
+    SUDO=""
+    [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+    log "installing Debian packages: ${missing[*]}"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  else
+    log "Debian packages: all present"
+  fi
+fi
+
+install_usearch() {
+  dest=third_party/usearch
+  stamp="$dest/.quiver-installed-$USEARCH_VERSION"
+  if [ -f "$stamp" ]; then
+    log "usearch $USEARCH_VERSION: present in $dest"
+    return 0
+  fi
+
+  log "fetching usearch@$USEARCH_VERSION from the npm registry"
+  work=$(mktemp -d)
+  trap 'rm -rf "$work"' RETURN
+  (cd "$work" && npm pack --silent "usearch@$USEARCH_VERSION" >/dev/null 2>"$work/npm.err") || {
+    cat "$work/npm.err" >&2
+    log "npm pack failed"
+    exit 1
+  }
+  tarball="$work/usearch-$USEARCH_VERSION.tgz"
+  actual="sha512-$(openssl dgst -sha512 -binary "$tarball" 2>/dev/null | base64 -w0 ||
+    sha512sum "$tarball" | cut -d' ' -f1 | xxd -r -p | base64 -w0)"
+  if [ "$actual" != "$USEARCH_INTEGRITY" ]; then
+    log "integrity mismatch for usearch-$USEARCH_VERSION.tgz"
+    log "  expected $USEARCH_INTEGRITY"
+    log "  actual   $actual"
+    exit 1
+  fi
+  log "integrity verified ($USEARCH_INTEGRITY)"
+
+  rm -rf "$dest"
+  mkdir -p "$dest"
+  tar -xzf "$tarball" -C "$dest" --strip-components=1 package/include package/numkong package/LICENSE package/package.json
+  # NumKong's ISA probe: which instruction sets this compiler can emit. The
+  # kernels for all of them are compiled; the CPU picks one at run time.
+  (cd "$dest/numkong" && node probes/probe.js >/dev/null)
+  test -f "$dest/numkong/nk_probes.h"
+  test -f "$dest/include/usearch/index_dense.hpp"
+  touch "$stamp"
+  log "usearch $USEARCH_VERSION installed in $dest ($(grep -c '1$' "$dest/numkong/nk_probes.h") ISA targets enabled)"
+}
+
+# Further installers (web assets, etc.) go above this line as functions.
+install_usearch
