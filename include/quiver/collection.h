@@ -39,7 +39,8 @@ struct CollectionStats {
   std::uint64_t checkpoint_bytes = 0;
   /// Duration of the last checkpoint written by this process, milliseconds (0 = none).
   double last_checkpoint_ms = 0;
-  /// SIMD kernel the distance function dispatched to at run time, e.g. "haswell", "skylake", "serial".
+  /// SIMD kernel the distance function dispatched to at run time, e.g. "haswell", "skylake",
+  /// "serial".
   std::string simd_kernel;
   /// Non-empty when the collection is latched read-only after a failed write of its files.
   std::string fatal_error;
@@ -78,6 +79,13 @@ class Collection {
   /// writes nothing. On OK the batch is durable (committed in SQLite) and
   /// searchable. IOError: indeterminate (see StatusCode::kIOError).
   virtual Status Upsert(const std::vector<Record>& records) = 0;
+
+  /// Inserts new records under fresh keys, atomically: records[i].key is
+  /// ignored and the keys chosen (consecutive, one above the largest key below
+  /// 2^63 in the collection) are returned in order. Same validation and
+  /// durability as Upsert. For clients that let the store number records
+  /// (memista's /v1/insert).
+  virtual Result<std::vector<Key>> Insert(const std::vector<Record>& records) = 0;
 
   /// Deletes the records with these keys, atomically; keys that do not exist
   /// are ignored. Returns the number of records deleted. Durable on OK.

@@ -1,0 +1,596 @@
+// Copyright (c) Quiver authors.
+
+#include "collection/collection_impl.h"
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <unordered_set>
+
+#include "util/crash_point.h"
+#include "util/status_macros.h"
+
+namespace quiver {
+namespace {
+
+constexpr std::size_t kRebuildBatch = 4096;
+constexpr std::size_t kMaxExpansionSearch = 65536;
+constexpr std::size_t kMaxIdBytes = 1024;
+
+double MillisSince(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+      .count();
+}
+
+bool EndsWith(const std::string& s, std::string_view suffix) {
+  return s.size() >= suffix.size() &&
+         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+/// Index of the first non-finite value in v[0..n), or n.
+std::size_t FirstNonFinite(const float* v, std::size_t n) {
+  for (std::size_t i = 0; i < n; ++i) {
+    if (!std::isfinite(v[i])) return i;
+  }
+  return n;
+}
+
+}  // namespace
+
+CollectionImpl::CollectionImpl(const CollectionContext& context, storage::CatalogEntry entry)
+    : context_(context), entry_(std::move(entry)) {}
+
+std::string CollectionImpl::CheckpointPath(std::uint64_t generation) const {
+  return context_.index_dir + "/" + std::to_string(generation) + ".usearch";
+}
+
+// --- Recovery (design §4) -------------------------------------------------------
+
+Result<std::shared_ptr<CollectionImpl>> CollectionImpl::Open(const CollectionContext& context,
+                                                             storage::CatalogEntry entry,
+                                                             RecoveryReport* report) {
+  std::shared_ptr<CollectionImpl> collection(new CollectionImpl(context, std::move(entry)));
+  QUIVER_RETURN_IF_ERROR(collection->Recover(report));
+  return collection;
+}
+
+Status CollectionImpl::Recover(RecoveryReport* report) {
+  if (!context_.read_only) {
+    QUIVER_RETURN_IF_ERROR(context_.env->CreateDirs(context_.index_dir));
+    QUIVER_RETURN_IF_ERROR(RemoveLeftoverFiles(report));
+  }
+  QUIVER_RETURN_IF_ERROR(crash_point::MaybeCrash("open.after_cleanup"));
+
+  const storage::Manifest& m = entry_.manifest;
+  auto start = std::chrono::steady_clock::now();
+  if (m.generation > 0) {
+    index::CheckpointIdentity identity{entry_.id, m.generation, m.applied_seq};
+    auto loaded = index::HnswIndex::LoadCheckpoint(context_.env, CheckpointPath(m.generation),
+                                                   entry_.config, identity, m.checksum,
+                                                   context_.search_threads, context_.add_threads);
+    if (loaded.ok() && (*loaded)->size() == m.vector_count) {
+      index_ = std::move(loaded).value();
+      applied_seq_ = m.applied_seq;
+      report->vectors_loaded = index_->size();
+    } else {
+      const std::string why = loaded.ok() ? "it holds " + std::to_string((*loaded)->size()) +
+                                                " vectors, the manifest says " +
+                                                std::to_string(m.vector_count)
+                                          : loaded.status().ToString();
+      context_.log->Warn(
+          "collection '{}': checkpoint {} is unusable and will not be served ({}); rebuilding "
+          "the index from SQLite",
+          entry_.name, CheckpointPath(m.generation), why);
+    }
+  }
+  if (!index_) QUIVER_RETURN_IF_ERROR(RebuildFromStorage(report));
+  report->load_ms = MillisSince(start);
+  QUIVER_RETURN_IF_ERROR(crash_point::MaybeCrash("open.after_load"));
+
+  start = std::chrono::steady_clock::now();
+  QUIVER_RETURN_IF_ERROR(ReplayChangeLog(report));
+  report->replay_ms = MillisSince(start);
+  return crash_point::MaybeCrash("open.after_replay");
+}
+
+Status CollectionImpl::RemoveLeftoverFiles(RecoveryReport* report) {
+  QUIVER_ASSIGN_OR_RETURN(auto names, context_.env->ListDir(context_.index_dir));
+  const std::string current = std::to_string(entry_.manifest.generation) + ".usearch";
+  for (const std::string& name : names) {
+    // Keep only the checkpoint the manifest names: a ".tmp" is an interrupted
+    // checkpoint; any other generation was superseded (or never committed).
+    if (name == current && entry_.manifest.generation > 0) continue;
+    if (!EndsWith(name, ".usearch") && !EndsWith(name, ".usearch.tmp")) continue;
+    Status s = context_.env->RemoveFile(context_.index_dir + "/" + name);
+    if (!s.ok() && s.code() != StatusCode::kNotFound) return s;
+    context_.log->Info("collection '{}': removed leftover index file {}", entry_.name, name);
+    ++report->files_removed;
+  }
+  return Status::Ok();
+}
+
+Status CollectionImpl::RebuildFromStorage(RecoveryReport* report) {
+  QUIVER_ASSIGN_OR_RETURN(index_, index::HnswIndex::Create(entry_.config, context_.search_threads,
+                                                           context_.add_threads));
+  std::vector<Key> keys;
+  std::vector<float> vectors;
+  const std::size_t dims = entry_.config.dimensions;
+  auto flush = [&]() -> Status {
+    Status s = index_->AddBatch(keys.data(), vectors.data(), keys.size());
+    keys.clear();
+    vectors.clear();
+    return s;
+  };
+  std::uint64_t snapshot_seq = 0;
+  QUIVER_RETURN_IF_ERROR(context_.db->ScanEmbeddings(
+      entry_.id, entry_.config.dimensions,
+      [&](Key key, const float* embedding) -> Status {
+        keys.push_back(key);
+        vectors.insert(vectors.end(), embedding, embedding + dims);
+        return keys.size() >= kRebuildBatch ? flush() : Status::Ok();
+      },
+      &snapshot_seq));
+  QUIVER_RETURN_IF_ERROR(flush());
+  // The scan saw every change up to snapshot_seq; later ones are replayed.
+  applied_seq_ = snapshot_seq;
+  report->vectors_loaded = index_->size();
+  report->rebuilt = true;
+  if (index_->size() > 0 || entry_.manifest.generation > 0) {
+    changes_since_checkpoint_ = std::max<std::uint64_t>(1, index_->size());
+  }
+  return Status::Ok();
+}
+
+Status CollectionImpl::ReplayChangeLog(RecoveryReport* report) {
+  std::uint64_t last_seq = 0;
+  QUIVER_ASSIGN_OR_RETURN(
+      auto changes,
+      context_.db->ChangesSince(entry_.id, entry_.config.dimensions, applied_seq_, &last_seq));
+  std::vector<Key> upsert_keys;
+  std::vector<float> vectors;
+  std::vector<Key> delete_keys;
+  for (auto& change : changes) {
+    if (change.embedding) {
+      upsert_keys.push_back(change.key);
+      vectors.insert(vectors.end(), change.embedding->begin(), change.embedding->end());
+    } else {
+      delete_keys.push_back(change.key);
+    }
+  }
+  QUIVER_RETURN_IF_ERROR(index_->Remove(delete_keys.data(), delete_keys.size()));
+  QUIVER_RETURN_IF_ERROR(index_->AddBatch(upsert_keys.data(), vectors.data(), upsert_keys.size()));
+  applied_seq_ = last_seq;
+  report->changes_replayed = changes.size();
+  changes_since_checkpoint_ += changes.size();
+  return Status::Ok();
+}
+
+// --- State checks and validation ---------------------------------------------------
+
+Status CollectionImpl::CheckUsable(bool write) const {
+  if (dropped_) return Status::NotFound("collection '" + entry_.name + "' was dropped");
+  if (closed_) return Status::FailedPrecondition("the store is closed");
+  if (!write) return Status::Ok();
+  if (context_.read_only) {
+    return Status::NotSupported("the store is open read-only; writes to '" + entry_.name +
+                                "' are rejected");
+  }
+  std::lock_guard<std::mutex> lock(fatal_mu_);
+  if (!fatal_error_.empty()) {
+    return Status::FailedPrecondition("collection '" + entry_.name +
+                                      "' is read-only after an I/O failure (" + fatal_error_ +
+                                      "); reopen the store to recover");
+  }
+  return Status::Ok();
+}
+
+void CollectionImpl::Latch(const Status& cause) {
+  std::lock_guard<std::mutex> lock(fatal_mu_);
+  if (fatal_error_.empty()) fatal_error_ = cause.ToString();
+  context_.log->Error("collection '{}': {}; writes are rejected until the store is reopened",
+                      entry_.name, cause.ToString());
+}
+
+Status CollectionImpl::ValidateBatch(const std::vector<Record>& records, bool check_keys) const {
+  if (records.empty()) {
+    return Status::InvalidArgument("records: the batch is empty; expected 1.." +
+                                   std::to_string(kMaxBatchSize) + " records");
+  }
+  if (records.size() > kMaxBatchSize) {
+    return Status::InvalidArgument("records: " + std::to_string(records.size()) +
+                                   " in one batch; expected at most " +
+                                   std::to_string(kMaxBatchSize));
+  }
+  const std::size_t dims = entry_.config.dimensions;
+  std::unordered_set<Key> keys;
+  std::unordered_set<std::string_view> ids;
+  for (std::size_t i = 0; i < records.size(); ++i) {
+    const Record& r = records[i];
+    const std::string at = "records[" + std::to_string(i) + "]";
+    if (check_keys) {
+      if (r.key == kReservedKey) {
+        return Status::InvalidArgument(at +
+                                       ".key: 18446744073709551615 is reserved; expected "
+                                       "0..18446744073709551614");
+      }
+      if (!keys.insert(r.key).second) {
+        return Status::InvalidArgument(at + ".key: " + std::to_string(r.key) +
+                                       " appears twice in the batch; keys must be unique");
+      }
+    }
+    if (r.embedding.size() != dims) {
+      return Status::InvalidArgument(at + ".embedding: " + std::to_string(r.embedding.size()) +
+                                     " values; expected " + std::to_string(dims) +
+                                     " (the collection's dimensions)");
+    }
+    std::size_t bad = FirstNonFinite(r.embedding.data(), dims);
+    if (bad < dims) {
+      return Status::InvalidArgument(at + ".embedding[" + std::to_string(bad) +
+                                     "]: is NaN or infinite; expected a finite float");
+    }
+    if (!r.metadata.empty()) {
+      auto parsed = nlohmann::json::parse(r.metadata, nullptr, /*allow_exceptions=*/false);
+      if (parsed.is_discarded()) {
+        return Status::InvalidArgument(at + ".metadata: is not valid JSON; expected a JSON object");
+      }
+      if (!parsed.is_object()) {
+        return Status::InvalidArgument(at + ".metadata: is a JSON " +
+                                       std::string(parsed.type_name()) +
+                                       "; expected a JSON object");
+      }
+    }
+    if (!r.id.empty()) {
+      if (r.id.size() > kMaxIdBytes) {
+        return Status::InvalidArgument(at + ".id: " + std::to_string(r.id.size()) +
+                                       " bytes; expected at most " + std::to_string(kMaxIdBytes));
+      }
+      if (!ids.insert(r.id).second) {
+        return Status::InvalidArgument(at + ".id: '" + r.id +
+                                       "' appears twice in the batch; ids must be unique");
+      }
+    }
+  }
+  return Status::Ok();
+}
+
+Status CollectionImpl::ValidateQueries(const float* queries, std::size_t num_queries,
+                                       std::size_t k) const {
+  if (k == 0 || k > kMaxSearchK) {
+    return Status::InvalidArgument("k: " + std::to_string(k) + "; expected 1.." +
+                                   std::to_string(kMaxSearchK));
+  }
+  if (num_queries == 0 || queries == nullptr) {
+    return Status::InvalidArgument("queries: none given; expected at least one query vector");
+  }
+  const std::size_t dims = entry_.config.dimensions;
+  for (std::size_t q = 0; q < num_queries; ++q) {
+    std::size_t bad = FirstNonFinite(queries + q * dims, dims);
+    if (bad < dims) {
+      return Status::InvalidArgument("queries[" + std::to_string(q) + "][" + std::to_string(bad) +
+                                     "]: is NaN or infinite; expected a finite float");
+    }
+  }
+  return Status::Ok();
+}
+
+// --- Write path (design §2) ---------------------------------------------------------
+
+Status CollectionImpl::ApplyUpserts(const std::vector<Record>& records,
+                                    const std::vector<Key>& keys, std::uint64_t last_seq) {
+  const std::size_t dims = entry_.config.dimensions;
+  std::vector<float> vectors(records.size() * dims);
+  for (std::size_t i = 0; i < records.size(); ++i) {
+    std::copy(records[i].embedding.begin(), records[i].embedding.end(), vectors.begin() + i * dims);
+  }
+  Status s = index_->AddBatch(keys.data(), vectors.data(), keys.size());
+  if (!s.ok()) {
+    // The batch is committed (durable) but the in-memory index missed it.
+    // Reopening replays the change log and repairs the index.
+    Latch(s.WithContext("applying a committed batch to the index"));
+    return Status::Internal("the batch is committed, but the index could not apply it (" +
+                            s.ToString() + "); reopen the store to replay it");
+  }
+  applied_seq_ = last_seq;
+  return AfterWrite(records.size());
+}
+
+Status CollectionImpl::AfterWrite(std::uint64_t changes) {
+  changes_since_checkpoint_ += changes;
+  const std::uint64_t every = context_.checkpoint_every_changes;
+  if (every > 0 && changes_since_checkpoint_ >= every) {
+    // The write is already acknowledged by SQLite; a failed checkpoint only
+    // means the index must be replayed on the next open. Report it in the log
+    // and in Stats(), not to this writer.
+    Status s = CheckpointLocked();
+    if (!s.ok())
+      context_.log->Error("collection '{}': checkpoint failed: {}", entry_.name, s.ToString());
+  }
+  return Status::Ok();
+}
+
+Status CollectionImpl::Upsert(const std::vector<Record>& records) {
+  QUIVER_RETURN_IF_ERROR(CheckUsable(/*write=*/true));
+  QUIVER_RETURN_IF_ERROR(ValidateBatch(records, /*check_keys=*/true));
+  std::lock_guard<std::mutex> lock(write_mu_);
+  QUIVER_RETURN_IF_ERROR(CheckUsable(/*write=*/true));
+  QUIVER_ASSIGN_OR_RETURN(auto written,
+                          context_.db->UpsertRecords(entry_.id, entry_.config.dimensions, records));
+  std::vector<Key> keys(records.size());
+  std::transform(records.begin(), records.end(), keys.begin(),
+                 [](const Record& r) { return r.key; });
+  return ApplyUpserts(records, keys, written.last_seq);
+}
+
+Result<std::vector<Key>> CollectionImpl::Insert(const std::vector<Record>& records) {
+  QUIVER_RETURN_IF_ERROR(CheckUsable(/*write=*/true));
+  QUIVER_RETURN_IF_ERROR(ValidateBatch(records, /*check_keys=*/false));
+  std::lock_guard<std::mutex> lock(write_mu_);
+  QUIVER_RETURN_IF_ERROR(CheckUsable(/*write=*/true));
+  std::vector<Key> keys;
+  QUIVER_ASSIGN_OR_RETURN(auto written, context_.db->AppendRecords(
+                                            entry_.id, entry_.config.dimensions, records, &keys));
+  QUIVER_RETURN_IF_ERROR(ApplyUpserts(records, keys, written.last_seq));
+  return keys;
+}
+
+Result<std::size_t> CollectionImpl::Delete(const std::vector<Key>& keys) {
+  QUIVER_RETURN_IF_ERROR(CheckUsable(/*write=*/true));
+  if (keys.size() > kMaxBatchSize) {
+    return Status::InvalidArgument("keys: " + std::to_string(keys.size()) +
+                                   " in one batch; expected at most " +
+                                   std::to_string(kMaxBatchSize));
+  }
+  std::lock_guard<std::mutex> lock(write_mu_);
+  QUIVER_RETURN_IF_ERROR(CheckUsable(/*write=*/true));
+  QUIVER_ASSIGN_OR_RETURN(auto written, context_.db->DeleteRecords(entry_.id, keys));
+  if (written.changed == 0) return std::size_t{0};
+  Status s = index_->Remove(keys.data(), keys.size());
+  if (!s.ok()) {
+    Latch(s.WithContext("applying a committed delete to the index"));
+    return Status::Internal("the delete is committed, but the index could not apply it (" +
+                            s.ToString() + "); reopen the store to replay it");
+  }
+  applied_seq_ = written.last_seq;
+  QUIVER_RETURN_IF_ERROR(AfterWrite(written.changed));
+  return written.changed;
+}
+
+// --- Reads ----------------------------------------------------------------------------
+
+Result<std::vector<std::optional<Record>>> CollectionImpl::Get(const std::vector<Key>& keys) {
+  QUIVER_RETURN_IF_ERROR(CheckUsable(/*write=*/false));
+  if (keys.size() > kMaxBatchSize) {
+    return Status::InvalidArgument("keys: " + std::to_string(keys.size()) +
+                                   " in one batch; expected at most " +
+                                   std::to_string(kMaxBatchSize));
+  }
+  return context_.db->GetRecords(entry_.id, keys, /*with_embedding=*/true);
+}
+
+Result<std::vector<std::vector<Match>>> CollectionImpl::Search(const float* queries,
+                                                               std::size_t num_queries,
+                                                               const SearchOptions& options) {
+  QUIVER_RETURN_IF_ERROR(CheckUsable(/*write=*/false));
+  QUIVER_RETURN_IF_ERROR(ValidateQueries(queries, num_queries, options.k));
+  if (options.expansion_search > kMaxExpansionSearch) {
+    return Status::InvalidArgument("expansion_search: " + std::to_string(options.expansion_search) +
+                                   "; expected 0.." + std::to_string(kMaxExpansionSearch));
+  }
+  const std::size_t dims = entry_.config.dimensions;
+  std::vector<std::vector<Match>> results(num_queries);
+  std::vector<bool> found;
+  for (std::size_t q = 0; q < num_queries; ++q) {
+    QUIVER_RETURN_IF_ERROR(
+        index_->Search(queries + q * dims, options.k, options.expansion_search, &results[q]));
+    if (!options.include_text && !options.include_metadata) continue;
+    QUIVER_RETURN_IF_ERROR(context_.db->FillMatches(entry_.id, &results[q], options.include_text,
+                                                    options.include_metadata, &found));
+    // A record deleted between the index search and the lookup is dropped.
+    std::size_t kept = 0;
+    for (std::size_t i = 0; i < results[q].size(); ++i) {
+      if (!found[i]) continue;
+      if (kept != i) results[q][kept] = std::move(results[q][i]);
+      ++kept;
+    }
+    results[q].resize(kept);
+  }
+  return results;
+}
+
+Result<std::vector<std::vector<Match>>> CollectionImpl::SearchExact(const float* queries,
+                                                                    std::size_t num_queries,
+                                                                    std::size_t k) {
+  QUIVER_RETURN_IF_ERROR(CheckUsable(/*write=*/false));
+  QUIVER_RETURN_IF_ERROR(ValidateQueries(queries, num_queries, k));
+  std::vector<std::vector<Match>> results(num_queries);
+  for (std::size_t q = 0; q < num_queries; ++q) {
+    QUIVER_RETURN_IF_ERROR(
+        index_->SearchExact(queries + q * entry_.config.dimensions, k, &results[q]));
+  }
+  return results;
+}
+
+Result<std::uint64_t> CollectionImpl::Count() {
+  QUIVER_RETURN_IF_ERROR(CheckUsable(/*write=*/false));
+  return context_.db->CountRecords(entry_.id);
+}
+
+Result<CollectionStats> CollectionImpl::Stats() {
+  QUIVER_RETURN_IF_ERROR(CheckUsable(/*write=*/false));
+  CollectionStats stats;
+  stats.name = entry_.name;
+  stats.id = entry_.id;
+  stats.config = entry_.config;
+  QUIVER_ASSIGN_OR_RETURN(stats.records, context_.db->CountRecords(entry_.id));
+  QUIVER_ASSIGN_OR_RETURN(stats.change_log_length, context_.db->ChangeLogLength(entry_.id));
+  stats.index_vectors = index_->size();
+  stats.index_memory_bytes = index_->memory_bytes();
+  stats.applied_seq = applied_seq_;
+  {
+    std::lock_guard<std::mutex> lock(write_mu_);
+    stats.checkpoint_generation = entry_.manifest.generation;
+    stats.checkpoint_applied_seq = entry_.manifest.applied_seq;
+    stats.checkpoint_bytes = entry_.manifest.file_bytes;
+  }
+  stats.last_checkpoint_ms = last_checkpoint_ms_;
+  stats.simd_kernel = index_->simd_kernel();
+  std::lock_guard<std::mutex> lock(fatal_mu_);
+  stats.fatal_error = fatal_error_;
+  return stats;
+}
+
+// --- Checkpoint (design §3) -----------------------------------------------------------
+
+bool CollectionImpl::dirty() const { return changes_since_checkpoint_ > 0; }
+
+Status CollectionImpl::Checkpoint() {
+  QUIVER_RETURN_IF_ERROR(CheckUsable(/*write=*/true));
+  std::lock_guard<std::mutex> lock(write_mu_);
+  QUIVER_RETURN_IF_ERROR(CheckUsable(/*write=*/true));
+  return CheckpointLocked();
+}
+
+Status CollectionImpl::CheckpointLocked() {
+  if (changes_since_checkpoint_ == 0) return Status::Ok();
+  const auto start = std::chrono::steady_clock::now();
+  Env* env = context_.env;
+  storage::Manifest next = entry_.manifest;
+  next.generation = entry_.manifest.generation + 1;
+  next.applied_seq = applied_seq_;
+  const std::string final_path = CheckpointPath(next.generation);
+  const std::string tmp_path = final_path + ".tmp";
+  index::CheckpointIdentity identity{entry_.id, next.generation, next.applied_seq};
+
+  // 1. Serialize into the temporary file, with its checksum footer, and fsync.
+  QUIVER_RETURN_IF_ERROR(crash_point::MaybeCrash("checkpoint.before_write"));
+  auto saved = index_->SaveCheckpoint(env, tmp_path, identity);
+  if (!saved.ok()) {
+    (void)env->RemoveFile(tmp_path);
+    // A failed fsync may have dropped dirty pages: never trust or retry that
+    // file (the "fsyncgate" lesson); other failures leave nothing behind.
+    if (saved.status().message().find("fsync") != std::string::npos) Latch(saved.status());
+    return saved.status().WithContext("checkpoint of '" + entry_.name + "'");
+  }
+  QUIVER_RETURN_IF_ERROR(crash_point::MaybeCrash("checkpoint.after_sync"));
+
+  // 2. Rename into place and make the rename durable.
+  Status s = env->RenameFile(tmp_path, final_path);
+  if (s.ok()) {
+    QUIVER_RETURN_IF_ERROR(crash_point::MaybeCrash("checkpoint.after_rename"));
+    s = env->SyncDir(context_.index_dir);
+  }
+  if (!s.ok()) {
+    Latch(s);
+    return s.WithContext("checkpoint of '" + entry_.name + "'");
+  }
+  QUIVER_RETURN_IF_ERROR(crash_point::MaybeCrash("checkpoint.after_dir_sync"));
+
+  // 3. The manifest row commits the checkpoint. Until here, a crash leaves the
+  // previous generation in charge and the new file is removed on open.
+  next.checksum = saved->checksum;
+  next.vector_count = saved->vector_count;
+  next.file_bytes = saved->file_bytes;
+  next.usearch_version = index::UsearchVersion();
+  s = context_.db->CommitManifest(entry_.id, next);
+  if (!s.ok()) {
+    Latch(s);
+    return s.WithContext("checkpoint of '" + entry_.name + "': manifest commit");
+  }
+  const storage::Manifest previous = entry_.manifest;
+  entry_.manifest = next;
+  changes_since_checkpoint_ = 0;
+  QUIVER_RETURN_IF_ERROR(crash_point::MaybeCrash("checkpoint.after_manifest"));
+
+  // 4. Only now is the old generation garbage, and the log it covered.
+  if (previous.generation > 0) {
+    s = env->RemoveFile(CheckpointPath(previous.generation));
+    if (!s.ok() && s.code() != StatusCode::kNotFound) {
+      context_.log->Warn("collection '{}': could not remove {}: {} (removed on next open)",
+                         entry_.name, CheckpointPath(previous.generation), s.ToString());
+    }
+  }
+  QUIVER_RETURN_IF_ERROR(crash_point::MaybeCrash("checkpoint.after_remove_old"));
+  QUIVER_RETURN_IF_ERROR(context_.db->TrimChangeLog(entry_.id, next.applied_seq));
+  QUIVER_RETURN_IF_ERROR(crash_point::MaybeCrash("checkpoint.after_trim"));
+
+  last_checkpoint_ms_ = MillisSince(start);
+  context_.log->Info(
+      "collection '{}': checkpoint generation {} written: {} vectors, {:.1f} MiB, applied_seq {}, "
+      "{:.0f} ms",
+      entry_.name, next.generation, next.vector_count,
+      static_cast<double>(next.file_bytes) / (1 << 20), next.applied_seq,
+      last_checkpoint_ms_.load());
+  return Status::Ok();
+}
+
+// --- Verify (I4, I7) ----------------------------------------------------------------
+
+Result<VerifyReport> CollectionImpl::Verify() {
+  QUIVER_RETURN_IF_ERROR(CheckUsable(/*write=*/false));
+  // Hold writes off so SQLite and the index are compared at one instant.
+  std::lock_guard<std::mutex> lock(write_mu_);
+  VerifyReport report;
+  report.collection = entry_.name;
+  auto problem = [&](std::string line) { report.problems.push_back(std::move(line)); };
+
+  QUIVER_ASSIGN_OR_RETURN(std::vector<Key> stored, context_.db->ListKeys(entry_.id));
+  std::sort(stored.begin(), stored.end());
+  const std::vector<Key> indexed = index_->Keys();
+  report.records_checked = stored.size();
+  report.index_vectors_checked = indexed.size();
+
+  std::vector<Key> only_stored, only_indexed;
+  std::set_difference(stored.begin(), stored.end(), indexed.begin(), indexed.end(),
+                      std::back_inserter(only_stored));
+  std::set_difference(indexed.begin(), indexed.end(), stored.begin(), stored.end(),
+                      std::back_inserter(only_indexed));
+  for (Key k : only_stored)
+    problem("key " + std::to_string(k) + ": in SQLite, missing from the index");
+  for (Key k : only_indexed) {
+    problem("key " + std::to_string(k) + ": in the index, not in SQLite (deleted record served)");
+  }
+
+  // Every stored embedding must be well-formed and, for f32 indexes, equal to
+  // the indexed vector bit for bit.
+  const std::size_t dims = entry_.config.dimensions;
+  std::vector<float> from_index(dims);
+  std::uint64_t snapshot_seq = 0;
+  Status scan = context_.db->ScanEmbeddings(
+      entry_.id, entry_.config.dimensions,
+      [&](Key key, const float* embedding) -> Status {
+        if (FirstNonFinite(embedding, dims) < dims) {
+          problem("key " + std::to_string(key) + ": stored embedding has a NaN or infinity");
+        }
+        if (entry_.config.scalar == ScalarKind::kF32 && index_->GetVector(key, from_index.data()) &&
+            !std::equal(from_index.begin(), from_index.end(), embedding)) {
+          problem("key " + std::to_string(key) +
+                  ": indexed vector differs from the stored embedding");
+        }
+        return Status::Ok();
+      },
+      &snapshot_seq);
+  if (!scan.ok()) problem("records: " + scan.ToString());
+
+  const storage::Manifest& m = entry_.manifest;
+  if (m.generation > 0) {
+    Status file = index::HnswIndex::VerifyCheckpointFile(context_.env, CheckpointPath(m.generation),
+                                                         {entry_.id, m.generation, m.applied_seq},
+                                                         m.checksum);
+    if (!file.ok()) problem("checkpoint: " + file.ToString());
+  }
+  return report;
+}
+
+void CollectionImpl::MarkDropped() {
+  std::lock_guard<std::mutex> lock(write_mu_);
+  dropped_ = true;
+}
+
+void CollectionImpl::MarkClosed() {
+  std::lock_guard<std::mutex> lock(write_mu_);
+  closed_ = true;
+}
+
+}  // namespace quiver

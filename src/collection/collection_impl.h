@@ -1,0 +1,120 @@
+// Copyright (c) Quiver authors.
+//
+// The implementation of Collection: the write path (validate, commit in
+// SQLite, apply to the index), search, checkpoints and recovery. It joins the
+// storage module (SQLite) and the index module (USearch), which never see
+// each other. See ../shared/design.md sections 2 to 4.
+
+#ifndef QUIVER_COLLECTION_COLLECTION_IMPL_H_
+#define QUIVER_COLLECTION_COLLECTION_IMPL_H_
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "index/hnsw_index.h"
+#include "quiver/collection.h"
+#include "quiver/env.h"
+#include "storage/database.h"
+#include "util/logging.h"
+
+namespace quiver {
+
+/// What a collection borrows from its store. All pointers outlive the collection's use.
+struct CollectionContext {
+  Env* env = nullptr;
+  storage::Database* db = nullptr;
+  const Log* log = nullptr;
+  /// <data>/indexes/<collection id>
+  std::string index_dir;
+  bool read_only = false;
+  std::uint64_t checkpoint_every_changes = 0;
+  std::size_t search_threads = 1;
+  std::size_t add_threads = 1;
+};
+
+/// Per-collection numbers of one recovery, for the store's open log.
+struct RecoveryReport {
+  std::uint64_t vectors_loaded = 0;
+  std::uint64_t changes_replayed = 0;
+  std::uint64_t files_removed = 0;
+  bool rebuilt = false;
+  double load_ms = 0;
+  double replay_ms = 0;
+};
+
+class CollectionImpl final : public Collection {
+ public:
+  /// Recovers the collection described by `entry`: removes leftover files,
+  /// loads and verifies the checkpoint (or rebuilds from SQLite when it is
+  /// missing or unusable, with a warning), then replays the change log.
+  static Result<std::shared_ptr<CollectionImpl>> Open(const CollectionContext& context,
+                                                      storage::CatalogEntry entry,
+                                                      RecoveryReport* report);
+
+  const std::string& name() const override { return entry_.name; }
+  const CollectionConfig& config() const override { return entry_.config; }
+  std::int64_t id() const { return entry_.id; }
+
+  Status Upsert(const std::vector<Record>& records) override;
+  Result<std::vector<Key>> Insert(const std::vector<Record>& records) override;
+  Result<std::size_t> Delete(const std::vector<Key>& keys) override;
+  Result<std::vector<std::optional<Record>>> Get(const std::vector<Key>& keys) override;
+  using Collection::Search;
+  Result<std::vector<std::vector<Match>>> Search(const float* queries, std::size_t num_queries,
+                                                 const SearchOptions& options) override;
+  Result<std::vector<std::vector<Match>>> SearchExact(const float* queries, std::size_t num_queries,
+                                                      std::size_t k) override;
+  Result<std::uint64_t> Count() override;
+  Result<CollectionStats> Stats() override;
+  Status Checkpoint() override;
+  Result<VerifyReport> Verify() override;
+
+  /// True if changes were applied since the last checkpoint.
+  bool dirty() const;
+  /// Called by Store: every later call fails with NotFound / FailedPrecondition.
+  /// Waits for a write in progress to finish.
+  void MarkDropped();
+  void MarkClosed();
+
+ private:
+  CollectionImpl(const CollectionContext& context, storage::CatalogEntry entry);
+
+  Status Recover(RecoveryReport* report);
+  Status RemoveLeftoverFiles(RecoveryReport* report);
+  Status RebuildFromStorage(RecoveryReport* report);
+  Status ReplayChangeLog(RecoveryReport* report);
+
+  /// OK if the collection can serve reads (`write` = false) or writes.
+  Status CheckUsable(bool write) const;
+  /// Validates a whole batch before anything is written (design §2.1).
+  Status ValidateBatch(const std::vector<Record>& records, bool check_keys) const;
+  Status ValidateQueries(const float* queries, std::size_t num_queries, std::size_t k) const;
+  /// After a commit: applies the records to the index and advances applied_seq.
+  Status ApplyUpserts(const std::vector<Record>& records, const std::vector<Key>& keys,
+                      std::uint64_t last_seq);
+  Status AfterWrite(std::uint64_t changes);
+  Status CheckpointLocked();
+  void Latch(const Status& cause);
+
+  std::string CheckpointPath(std::uint64_t generation) const;
+
+  const CollectionContext context_;
+  storage::CatalogEntry entry_;  // name, config; manifest guarded by write_mu_
+  std::unique_ptr<index::HnswIndex> index_;
+
+  /// Serializes writes and checkpoints of this collection.
+  mutable std::mutex write_mu_;
+  std::atomic<std::uint64_t> applied_seq_{0};
+  std::atomic<std::uint64_t> changes_since_checkpoint_{0};
+  std::atomic<double> last_checkpoint_ms_{0};
+  std::atomic<bool> dropped_{false};
+  std::atomic<bool> closed_{false};
+  mutable std::mutex fatal_mu_;
+  std::string fatal_error_;  // guarded by fatal_mu_
+};
+
+}  // namespace quiver
+
+#endif  // QUIVER_COLLECTION_COLLECTION_IMPL_H_

@@ -1,0 +1,511 @@
+// Copyright (c) Quiver authors.
+
+#include "index/hnsw_index.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cstring>
+#include <mutex>
+#include <semaphore>
+#include <shared_mutex>
+#include <thread>
+
+#include <usearch/index_dense.hpp>
+
+#include "util/checksum.h"
+#include "util/status_macros.h"
+
+namespace quiver::index {
+namespace {
+
+namespace us = unum::usearch;
+using DenseIndex = us::index_dense_t;
+
+constexpr char kFooterMagic[8] = {'Q', 'V', 'R', 'I', 'N', 'D', 'X', '1'};
+constexpr std::uint32_t kFooterVersion = 1;
+constexpr std::size_t kFooterBytes = 64;
+constexpr std::size_t kIoChunkBytes = 1 << 20;
+
+us::metric_kind_t ToUsearch(Metric metric) {
+  switch (metric) {
+    case Metric::kCos:
+      return us::metric_kind_t::cos_k;
+    case Metric::kIp:
+      return us::metric_kind_t::ip_k;
+    case Metric::kL2sq:
+      return us::metric_kind_t::l2sq_k;
+  }
+  return us::metric_kind_t::unknown_k;
+}
+
+us::scalar_kind_t ToUsearch(ScalarKind kind) {
+  switch (kind) {
+    case ScalarKind::kF32:
+      return us::scalar_kind_t::f32_k;
+    case ScalarKind::kF16:
+      return us::scalar_kind_t::f16_k;
+    case ScalarKind::kBF16:
+      return us::scalar_kind_t::bf16_k;
+    case ScalarKind::kI8:
+      return us::scalar_kind_t::i8_k;
+  }
+  return us::scalar_kind_t::unknown_k;
+}
+
+/// Consumes a USearch result's error (an unconsumed error_t terminates the
+/// process) and turns it into a Status.
+template <typename ResultT>
+Status Consume(ResultT& result, std::string_view what) {
+  if (result) return Status::Ok();
+  const char* message = result.error.release();
+  return Status::Internal(std::string(what) + ": " + (message ? message : "unknown USearch error"));
+}
+
+void PutU32(unsigned char* p, std::uint32_t v) {
+  for (int i = 0; i < 4; ++i) p[i] = static_cast<unsigned char>(v >> (8 * i));
+}
+void PutU64(unsigned char* p, std::uint64_t v) {
+  for (int i = 0; i < 8; ++i) p[i] = static_cast<unsigned char>(v >> (8 * i));
+}
+std::uint32_t GetU32(const unsigned char* p) {
+  std::uint32_t v = 0;
+  for (int i = 3; i >= 0; --i) v = (v << 8) | p[i];
+  return v;
+}
+std::uint64_t GetU64(const unsigned char* p) {
+  std::uint64_t v = 0;
+  for (int i = 7; i >= 0; --i) v = (v << 8) | p[i];
+  return v;
+}
+
+struct Footer {
+  std::uint64_t collection_id = 0;
+  std::uint64_t generation = 0;
+  std::uint64_t applied_seq = 0;
+  std::uint64_t payload_bytes = 0;
+  std::uint64_t payload_checksum = 0;
+};
+
+void EncodeFooter(const Footer& f, unsigned char out[kFooterBytes]) {
+  std::memcpy(out, kFooterMagic, 8);
+  PutU32(out + 8, kFooterVersion);
+  PutU32(out + 12, kFooterBytes);
+  PutU64(out + 16, f.collection_id);
+  PutU64(out + 24, f.generation);
+  PutU64(out + 32, f.applied_seq);
+  PutU64(out + 40, f.payload_bytes);
+  PutU64(out + 48, f.payload_checksum);
+  PutU64(out + 56, Checksum64(out, 56));
+}
+
+Result<Footer> DecodeFooter(const unsigned char in[kFooterBytes], const std::string& path) {
+  if (std::memcmp(in, kFooterMagic, 8) != 0) {
+    return Status::Corruption(path + ": no Quiver checkpoint footer (torn or foreign file)");
+  }
+  if (GetU64(in + 56) != Checksum64(in, 56)) {
+    return Status::Corruption(path + ": checkpoint footer checksum mismatch");
+  }
+  if (GetU32(in + 8) != kFooterVersion || GetU32(in + 12) != kFooterBytes) {
+    return Status::Corruption(path + ": unsupported checkpoint footer version " +
+                              std::to_string(GetU32(in + 8)));
+  }
+  Footer f;
+  f.collection_id = GetU64(in + 16);
+  f.generation = GetU64(in + 24);
+  f.applied_seq = GetU64(in + 32);
+  f.payload_bytes = GetU64(in + 40);
+  f.payload_checksum = GetU64(in + 48);
+  return f;
+}
+
+/// Reads the file once: returns its footer after checking the size, the
+/// footer's identity fields and the payload checksum. Also returns the first
+/// 4 bytes of the payload (USearch's row count, tombstones included).
+Result<Footer> ReadAndVerify(Env* env, const std::string& path, const CheckpointIdentity& id,
+                             std::uint64_t expected_checksum, std::uint32_t* rows_in_file) {
+  QUIVER_ASSIGN_OR_RETURN(std::uint64_t size, env->FileSize(path));
+  if (size < kFooterBytes + 8) {
+    return Status::Corruption(path + ": " + std::to_string(size) +
+                              " bytes is too short for a checkpoint (torn file)");
+  }
+  const std::uint64_t payload_bytes = size - kFooterBytes;
+  QUIVER_ASSIGN_OR_RETURN(auto file, env->NewSequentialFile(path));
+  StreamingChecksum checksum;
+  std::vector<unsigned char> buffer(kIoChunkBytes);
+  std::uint64_t remaining = payload_bytes;
+  bool first = true;
+  while (remaining > 0) {
+    std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(remaining, buffer.size()));
+    std::size_t got = 0;
+    QUIVER_RETURN_IF_ERROR(file->Read(want, buffer.data(), &got));
+    if (got != want) return Status::Corruption(path + ": file shrank while being read");
+    if (first) {
+      *rows_in_file = GetU32(buffer.data());
+      first = false;
+    }
+    checksum.Update(buffer.data(), got);
+    remaining -= got;
+  }
+  unsigned char footer_bytes[kFooterBytes];
+  std::size_t got = 0;
+  QUIVER_RETURN_IF_ERROR(file->Read(kFooterBytes, footer_bytes, &got));
+  if (got != kFooterBytes) return Status::Corruption(path + ": truncated footer");
+  QUIVER_ASSIGN_OR_RETURN(Footer footer, DecodeFooter(footer_bytes, path));
+  if (footer.payload_bytes != payload_bytes) {
+    return Status::Corruption(path + ": footer says " + std::to_string(footer.payload_bytes) +
+                              " payload bytes, file has " + std::to_string(payload_bytes));
+  }
+  if (footer.payload_checksum != checksum.Digest()) {
+    return Status::Corruption(path + ": payload checksum mismatch (torn or modified file)");
+  }
+  if (footer.collection_id != static_cast<std::uint64_t>(id.collection_id) ||
+      footer.generation != id.generation || footer.applied_seq != id.applied_seq) {
+    return Status::Corruption(
+        path + ": belongs to collection " + std::to_string(footer.collection_id) + " generation " +
+        std::to_string(footer.generation) + " applied_seq " + std::to_string(footer.applied_seq) +
+        "; expected collection " + std::to_string(id.collection_id) + " generation " +
+        std::to_string(id.generation) + " applied_seq " + std::to_string(id.applied_seq) +
+        " (foreign file)");
+  }
+  if (footer.payload_checksum != expected_checksum) {
+    return Status::Corruption(path + ": checksum differs from the manifest's");
+  }
+  return footer;
+}
+
+}  // namespace
+
+struct HnswIndex::Impl {
+  DenseIndex index;
+  CollectionConfig config;
+  std::size_t search_threads = 1;
+  std::size_t add_threads = 1;
+  /// Upper bound of slots taken by removed vectors (USearch reuses them, but
+  /// does not expose how many remain); used to reserve capacity ahead.
+  std::size_t tombstones = 0;
+  mutable std::shared_mutex mu;
+  /// Counts free USearch thread contexts reserved for searches.
+  mutable std::counting_semaphore<> search_slots{0};
+
+  std::size_t ThreadContexts() const { return search_threads + add_threads; }
+
+  /// Makes room for `extra` more vectors. Takes `mu` exclusively if it grows.
+  Status EnsureCapacity(std::size_t extra) {
+    std::unique_lock<std::shared_mutex> lock(mu);
+    const std::size_t needed = index.size() + tombstones + extra;
+    if (needed <= index.capacity()) return Status::Ok();
+    const std::size_t target = std::max<std::size_t>({needed, index.capacity() * 2, 1024});
+    if (!index.try_reserve(us::index_limits_t(target, ThreadContexts()))) {
+      return Status::IOError("out of memory reserving an HNSW index of " + std::to_string(target) +
+                             " vectors");
+    }
+    return Status::Ok();
+  }
+};
+
+HnswIndex::HnswIndex(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+HnswIndex::~HnswIndex() = default;
+
+namespace {
+
+Result<std::unique_ptr<HnswIndex::Impl>> MakeImpl(const CollectionConfig& config,
+                                                  std::size_t search_threads,
+                                                  std::size_t add_threads) {
+  auto impl = std::make_unique<HnswIndex::Impl>();
+  impl->config = config;
+  impl->search_threads = std::max<std::size_t>(1, search_threads);
+  impl->add_threads = std::max<std::size_t>(1, add_threads);
+  us::metric_punned_t metric(config.dimensions, ToUsearch(config.metric), ToUsearch(config.scalar));
+  if (metric.missing()) return Status::Internal("USearch has no metric for " + config.ToString());
+  us::index_dense_config_t dense_config(config.connectivity, config.expansion_add,
+                                        config.expansion_search);
+  try {
+    auto state = DenseIndex::make(metric, dense_config);
+    if (!state) return Consume(state, "create HNSW index");
+    impl->index = std::move(state.index);
+    if (!impl->index.try_reserve(us::index_limits_t(0, impl->ThreadContexts()))) {
+      return Status::IOError("out of memory creating an HNSW index");
+    }
+  } catch (const std::exception& e) {
+    return Status::Internal(std::string("create HNSW index: ") + e.what());
+  }
+  impl->search_slots.release(static_cast<std::ptrdiff_t>(impl->search_threads));
+  return impl;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<HnswIndex>> HnswIndex::Create(const CollectionConfig& config,
+                                                     std::size_t search_threads,
+                                                     std::size_t add_threads) {
+  QUIVER_ASSIGN_OR_RETURN(auto impl, MakeImpl(config, search_threads, add_threads));
+  return std::unique_ptr<HnswIndex>(new HnswIndex(std::move(impl)));
+}
+
+Status HnswIndex::VerifyCheckpointFile(Env* env, const std::string& path,
+                                       const CheckpointIdentity& identity,
+                                       std::uint64_t expected_checksum) {
+  std::uint32_t rows = 0;
+  auto footer = ReadAndVerify(env, path, identity, expected_checksum, &rows);
+  return footer.ok() ? Status::Ok() : footer.status();
+}
+
+Result<std::unique_ptr<HnswIndex>> HnswIndex::LoadCheckpoint(Env* env, const std::string& path,
+                                                             const CollectionConfig& config,
+                                                             const CheckpointIdentity& identity,
+                                                             std::uint64_t expected_checksum,
+                                                             std::size_t search_threads,
+                                                             std::size_t add_threads) {
+  // Verify every byte before USearch parses any: a corrupt header must never
+  // reach its loader (invariant I4).
+  std::uint32_t rows_in_file = 0;
+  QUIVER_ASSIGN_OR_RETURN(Footer footer,
+                          ReadAndVerify(env, path, identity, expected_checksum, &rows_in_file));
+  QUIVER_ASSIGN_OR_RETURN(auto impl, MakeImpl(config, search_threads, add_threads));
+  QUIVER_ASSIGN_OR_RETURN(auto file, env->NewSequentialFile(path));
+
+  std::uint64_t remaining = footer.payload_bytes;
+  Status read_error;
+  auto input = [&](void* buffer, std::size_t length) -> bool {
+    if (length > remaining) return false;
+    std::size_t got = 0;
+    read_error = file->Read(length, buffer, &got);
+    if (!read_error.ok() || got != length) return false;
+    remaining -= length;
+    return true;
+  };
+  try {
+    auto loaded = impl->index.load_from_stream(input);
+    if (!loaded) {
+      Status s = Consume(loaded, "load " + path);
+      if (!read_error.ok()) return read_error;
+      return Status::Corruption(s.message());
+    }
+  } catch (const std::exception& e) {
+    return Status::Corruption("load " + path + ": " + e.what());
+  }
+  if (remaining != 0) {
+    return Status::Corruption(path + ": USearch left " + std::to_string(remaining) +
+                              " payload bytes unread");
+  }
+  const DenseIndex& index = impl->index;
+  if (index.dimensions() != config.dimensions ||
+      index.metric().metric_kind() != ToUsearch(config.metric) ||
+      index.metric().scalar_kind() != ToUsearch(config.scalar)) {
+    return Status::Corruption(
+        path + ": index header has dims=" + std::to_string(index.dimensions()) +
+        " and another metric or scalar kind than the collection (" + config.ToString() + ")");
+  }
+  impl->index.change_expansion_search(config.expansion_search);
+  impl->index.change_expansion_add(config.expansion_add);
+  impl->tombstones = rows_in_file >= index.size() ? rows_in_file - index.size() : 0;
+  if (!impl->index.try_reserve(
+          us::index_limits_t(impl->index.capacity(), impl->ThreadContexts()))) {
+    return Status::IOError("out of memory reserving thread contexts");
+  }
+  return std::unique_ptr<HnswIndex>(new HnswIndex(std::move(impl)));
+}
+
+Status HnswIndex::AddBatch(const Key* keys, const float* vectors, std::size_t n) {
+  if (n == 0) return Status::Ok();
+  Impl& impl = *impl_;
+  QUIVER_RETURN_IF_ERROR(Remove(keys, n));  // upsert = remove + add
+  QUIVER_RETURN_IF_ERROR(impl.EnsureCapacity(n));
+  const std::size_t dims = impl.config.dimensions;
+  std::shared_lock<std::shared_mutex> lock(impl.mu);
+
+  std::atomic<std::size_t> next{0};
+  std::mutex error_mu;
+  Status first_error;
+  auto worker = [&] {
+    while (true) {
+      std::size_t i = next.fetch_add(1, std::memory_order_relaxed);
+      if (i >= n) return;
+      try {
+        auto added = impl.index.add(keys[i], vectors + i * dims);
+        if (!added) {
+          Status s = Consume(added, "add key " + std::to_string(keys[i]));
+          std::lock_guard<std::mutex> guard(error_mu);
+          if (first_error.ok()) first_error = s;
+          return;
+        }
+      } catch (const std::exception& e) {
+        std::lock_guard<std::mutex> guard(error_mu);
+        if (first_error.ok()) first_error = Status::Internal(std::string("add: ") + e.what());
+        return;
+      }
+    }
+  };
+  // Small batches are not worth a thread; large ones use every add context.
+  const std::size_t threads = std::min(impl.add_threads, std::max<std::size_t>(1, n / 64));
+  std::vector<std::thread> pool;
+  for (std::size_t t = 1; t < threads; ++t) pool.emplace_back(worker);
+  worker();
+  for (auto& thread : pool) thread.join();
+  return first_error;
+}
+
+Status HnswIndex::Remove(const Key* keys, std::size_t n) {
+  Impl& impl = *impl_;
+  std::shared_lock<std::shared_mutex> lock(impl.mu);
+  for (std::size_t i = 0; i < n; ++i) {
+    if (!impl.index.contains(keys[i])) continue;
+    auto removed = impl.index.remove(keys[i]);
+    if (!removed) return Consume(removed, "remove key " + std::to_string(keys[i]));
+    impl.tombstones += removed.completed;
+  }
+  return Status::Ok();
+}
+
+namespace {
+
+/// Runs one USearch search and converts its result. Caller holds `mu`.
+Status RunSearch(const HnswIndex::Impl& impl, const float* query, std::size_t k, bool exact,
+                 std::vector<Match>* out) {
+  impl.search_slots.acquire();
+  struct Release {
+    const HnswIndex::Impl& impl;
+    ~Release() { impl.search_slots.release(); }
+  } release{impl};
+  out->clear();
+  try {
+    auto result = impl.index.search(query, k, DenseIndex::any_thread(), exact);
+    if (!result) return Consume(result, "search");
+    const std::size_t found = result.size();
+    std::vector<Key> keys(found);
+    std::vector<float> distances(found);
+    result.dump_to(keys.data(), distances.data());
+    out->resize(found);
+    for (std::size_t i = 0; i < found; ++i) {
+      (*out)[i].key = keys[i];
+      (*out)[i].distance = distances[i];
+    }
+  } catch (const std::exception& e) {
+    return Status::Internal(std::string("search: ") + e.what());
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status HnswIndex::Search(const float* query, std::size_t k, std::size_t expansion_search,
+                         std::vector<Match>* out) const {
+  Impl& impl = *impl_;
+  const std::size_t ef = expansion_search == 0 ? 0 : std::max(expansion_search, k);
+  {
+    std::shared_lock<std::shared_mutex> lock(impl.mu);
+    if (ef == 0 || ef == impl.index.expansion_search()) {
+      return RunSearch(impl, query, k, /*exact=*/false, out);
+    }
+  }
+  // USearch reads ef from the index's config: switch it under the exclusive
+  // lock. Searches that keep using this ef then run shared again.
+  std::unique_lock<std::shared_mutex> lock(impl.mu);
+  impl.index.change_expansion_search(ef);
+  return RunSearch(impl, query, k, /*exact=*/false, out);
+}
+
+Status HnswIndex::SearchExact(const float* query, std::size_t k, std::vector<Match>* out) const {
+  std::shared_lock<std::shared_mutex> lock(impl_->mu);
+  return RunSearch(*impl_, query, k, /*exact=*/true, out);
+}
+
+Result<CheckpointInfo> HnswIndex::SaveCheckpoint(Env* env, const std::string& path,
+                                                 const CheckpointIdentity& identity) const {
+  QUIVER_ASSIGN_OR_RETURN(auto file, env->NewWritableFile(path));
+  std::shared_lock<std::shared_mutex> lock(impl_->mu);
+
+  // Buffer USearch's many small writes into 1 MiB appends.
+  StreamingChecksum checksum;
+  std::vector<unsigned char> buffer;
+  buffer.reserve(kIoChunkBytes);
+  std::uint64_t payload_bytes = 0;
+  Status write_error;
+  auto flush = [&]() -> bool {
+    if (buffer.empty()) return true;
+    write_error = file->Append(buffer.data(), buffer.size());
+    buffer.clear();
+    return write_error.ok();
+  };
+  auto output = [&](const void* data, std::size_t length) -> bool {
+    const auto* bytes = static_cast<const unsigned char*>(data);
+    checksum.Update(bytes, length);
+    payload_bytes += length;
+    if (buffer.size() + length > kIoChunkBytes && !flush()) return false;
+    if (length >= kIoChunkBytes) {
+      write_error = file->Append(bytes, length);
+      return write_error.ok();
+    }
+    buffer.insert(buffer.end(), bytes, bytes + length);
+    return true;
+  };
+  try {
+    auto saved = impl_->index.save_to_stream(output);
+    if (!saved) {
+      Status s = Consume(saved, "serialize index");
+      return write_error.ok() ? s : write_error;
+    }
+  } catch (const std::exception& e) {
+    return Status::Internal(std::string("serialize index: ") + e.what());
+  }
+  if (!flush()) return write_error;
+
+  Footer footer;
+  footer.collection_id = static_cast<std::uint64_t>(identity.collection_id);
+  footer.generation = identity.generation;
+  footer.applied_seq = identity.applied_seq;
+  footer.payload_bytes = payload_bytes;
+  footer.payload_checksum = checksum.Digest();
+  unsigned char footer_bytes[kFooterBytes];
+  EncodeFooter(footer, footer_bytes);
+  QUIVER_RETURN_IF_ERROR(file->Append(footer_bytes, kFooterBytes));
+  QUIVER_RETURN_IF_ERROR(file->Sync());
+  QUIVER_RETURN_IF_ERROR(file->Close());
+
+  CheckpointInfo info;
+  info.checksum = footer.payload_checksum;
+  info.file_bytes = payload_bytes + kFooterBytes;
+  info.vector_count = impl_->index.size();
+  return info;
+}
+
+std::size_t HnswIndex::size() const {
+  std::shared_lock<std::shared_mutex> lock(impl_->mu);
+  return impl_->index.size();
+}
+
+std::size_t HnswIndex::memory_bytes() const {
+  std::shared_lock<std::shared_mutex> lock(impl_->mu);
+  return impl_->index.memory_usage();
+}
+
+std::vector<Key> HnswIndex::Keys() const {
+  std::shared_lock<std::shared_mutex> lock(impl_->mu);
+  std::vector<Key> keys(impl_->index.size());
+  impl_->index.export_keys(keys.data(), 0, keys.size());
+  std::sort(keys.begin(), keys.end());
+  return keys;
+}
+
+bool HnswIndex::GetVector(Key key, float* out) const {
+  std::shared_lock<std::shared_mutex> lock(impl_->mu);
+  return impl_->index.get(key, out) == 1;
+}
+
+std::string HnswIndex::simd_kernel() const {
+  std::shared_lock<std::shared_mutex> lock(impl_->mu);
+  return impl_->index.metric().isa_name();
+}
+
+std::string SimdCapabilities() {
+  char buffer[512];
+  us::isa_targets_format(us::nk_cached_capabilities(), buffer, sizeof(buffer));
+  return buffer;
+}
+
+std::string UsearchVersion() {
+  return std::to_string(USEARCH_VERSION_MAJOR) + "." + std::to_string(USEARCH_VERSION_MINOR) + "." +
+         std::to_string(USEARCH_VERSION_PATCH);
+}
+
+}  // namespace quiver::index

@@ -1,0 +1,135 @@
+// Copyright (c) Quiver authors.
+//
+// The HNSW index of one collection: an adapter over USearch's index_dense_t
+// (Malkov & Yashunin, "Efficient and robust approximate nearest neighbor
+// search using Hierarchical Navigable Small World graphs", 2016), plus the
+// checkpoint file format. The only module that includes USearch.
+//
+// Checkpoint file ("<generation>.usearch"):
+//   [payload: the bytes of index_dense_t::save_to_stream]
+//   [footer, 64 bytes, little-endian]
+//     0  char[8]  magic "QVRINDX1"
+//     8  u32      footer version (1)
+//    12  u32      footer size (64)
+//    16  u64      collection id
+//    24  u64      generation
+//    32  u64      applied_seq
+//    40  u64      payload bytes
+//    48  u64      XXH3-64 of the payload
+//    56  u64      XXH3-64 of footer bytes 0..55
+// A file is served only if its size, both checksums, the collection id and
+// generation match what the manifest row in SQLite expects, and the loaded
+// header agrees with the collection's configuration (invariant I4).
+//
+// Thread safety and lock discipline (one shared_mutex, `mu_`):
+//   - Search, SearchExact: shared; concurrent with each other and with Add/Remove.
+//   - AddBatch, Remove: shared, but callers must serialize them (one writer
+//     per collection); growing the capacity takes `mu_` exclusively.
+//   - a search with another expansion_search than the current one: exclusive
+//     (USearch keeps ef in the index's config).
+//   - SaveCheckpoint: shared; callers must exclude writers while it runs.
+// USearch requires a free "thread context" per concurrent operation: searches
+// wait on a semaphore sized to the contexts reserved for them.
+
+#ifndef QUIVER_INDEX_HNSW_INDEX_H_
+#define QUIVER_INDEX_HNSW_INDEX_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "quiver/env.h"
+#include "quiver/options.h"
+#include "quiver/record.h"
+#include "quiver/status.h"
+
+namespace quiver::index {
+
+/// What a checkpoint file must match to be loaded.
+struct CheckpointIdentity {
+  std::int64_t collection_id = 0;
+  std::uint64_t generation = 0;
+  std::uint64_t applied_seq = 0;
+};
+
+/// What SaveCheckpoint wrote.
+struct CheckpointInfo {
+  std::uint64_t checksum = 0;    // XXH3-64 of the payload
+  std::uint64_t file_bytes = 0;  // payload + footer
+  std::uint64_t vector_count = 0;
+};
+
+class HnswIndex {
+ public:
+  /// An empty index for `config`. `search_threads` = searches that may run
+  /// at once; `add_threads` = threads a batch insert may use.
+  static Result<std::unique_ptr<HnswIndex>> Create(const CollectionConfig& config,
+                                                   std::size_t search_threads,
+                                                   std::size_t add_threads);
+
+  /// Loads and verifies a checkpoint written by SaveCheckpoint. Corruption
+  /// (with the reason) when the file is torn, foreign, or disagrees with
+  /// `config`, `identity` or `expected_checksum`; NotFound when missing.
+  static Result<std::unique_ptr<HnswIndex>> LoadCheckpoint(Env* env, const std::string& path,
+                                                           const CollectionConfig& config,
+                                                           const CheckpointIdentity& identity,
+                                                           std::uint64_t expected_checksum,
+                                                           std::size_t search_threads,
+                                                           std::size_t add_threads);
+
+  /// Checks a checkpoint file's footer and payload checksum without loading it.
+  static Status VerifyCheckpointFile(Env* env, const std::string& path,
+                                     const CheckpointIdentity& identity,
+                                     std::uint64_t expected_checksum);
+
+  ~HnswIndex();
+  HnswIndex(const HnswIndex&) = delete;
+  HnswIndex& operator=(const HnswIndex&) = delete;
+
+  /// Inserts or replaces `n` vectors (row-major n x dimensions float32) with
+  /// the given keys, using up to add_threads threads. Keys must be distinct.
+  Status AddBatch(const Key* keys, const float* vectors, std::size_t n);
+  /// Removes keys (absent keys are ignored).
+  Status Remove(const Key* keys, std::size_t n);
+
+  /// Up to k nearest keys of one query (dimensions float32), ascending distance.
+  /// expansion_search 0 = the index's current value.
+  Status Search(const float* query, std::size_t k, std::size_t expansion_search,
+                std::vector<Match>* out) const;
+  /// Exact nearest keys by brute force.
+  Status SearchExact(const float* query, std::size_t k, std::vector<Match>* out) const;
+
+  /// Writes the checkpoint file at `path` (normally a ".tmp" name): payload,
+  /// footer, fsync, close. The caller renames it into place.
+  Result<CheckpointInfo> SaveCheckpoint(Env* env, const std::string& path,
+                                        const CheckpointIdentity& identity) const;
+
+  /// Live vectors.
+  std::size_t size() const;
+  /// Bytes of memory used (USearch's estimate).
+  std::size_t memory_bytes() const;
+  /// All live keys, ascending.
+  std::vector<Key> Keys() const;
+  /// Reads the stored vector of `key` back as float32 (lossy for f16/bf16/i8).
+  bool GetVector(Key key, float* out) const;
+  /// Name of the SIMD kernel the metric dispatched to (e.g. "skylake").
+  std::string simd_kernel() const;
+
+  /// Opaque state (defined in hnsw_index.cc).
+  struct Impl;
+
+ private:
+  explicit HnswIndex(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+/// Capabilities NumKong found on this CPU, e.g. "serial haswell skylake".
+std::string SimdCapabilities();
+/// USearch's version, e.g. "2.26.2".
+std::string UsearchVersion();
+
+}  // namespace quiver::index
+
+#endif  // QUIVER_INDEX_HNSW_INDEX_H_

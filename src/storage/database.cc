@@ -1,0 +1,746 @@
+// Copyright (c) Quiver authors.
+
+#include "storage/database.h"
+
+#include <sqlite3.h>
+
+#include <bit>
+#include <cstring>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "util/status_macros.h"
+
+namespace quiver::storage {
+namespace {
+
+constexpr int kFormatVersion = 1;
+constexpr int kBusyTimeoutMs = 10000;
+constexpr int kOpUpsert = 0;
+constexpr int kOpDelete = 1;
+
+std::int64_t ToSql(std::uint64_t v) { return std::bit_cast<std::int64_t>(v); }
+std::uint64_t FromSql(std::int64_t v) { return std::bit_cast<std::uint64_t>(v); }
+
+std::string RecordsTable(std::int64_t id) { return "records_" + std::to_string(id); }
+
+Status SqliteStatus(sqlite3* db, int rc, std::string_view what) {
+  std::string message = std::string(what) + ": " + (db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+  switch (rc & 0xff) {
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+      return Status::Busy(message);
+    case SQLITE_CORRUPT:
+    case SQLITE_NOTADB:
+      return Status::Corruption(message);
+    case SQLITE_CANTOPEN:
+      return Status::IOError(message);
+    case SQLITE_READONLY:
+      return Status::NotSupported(message);
+    case SQLITE_CONSTRAINT:
+      return Status::InvalidArgument(message);
+    case SQLITE_FULL:
+    case SQLITE_IOERR:
+    default:
+      return Status::IOError(message);
+  }
+}
+
+}  // namespace
+
+/// A prepared statement, reset (not finalized) when the Stmt goes out of scope
+/// so that the connection's cache can reuse it.
+class Stmt {
+ public:
+  Stmt(sqlite3* db, sqlite3_stmt* stmt) : db_(db), stmt_(stmt) {}
+  ~Stmt() {
+    if (stmt_) {
+      sqlite3_reset(stmt_);
+      sqlite3_clear_bindings(stmt_);
+    }
+  }
+  Stmt(Stmt&& other) noexcept : db_(other.db_), stmt_(other.stmt_) { other.stmt_ = nullptr; }
+  Stmt(const Stmt&) = delete;
+
+  void BindInt(int i, std::int64_t v) { sqlite3_bind_int64(stmt_, i, v); }
+  void BindText(int i, std::string_view v) {
+    sqlite3_bind_text(stmt_, i, v.data(), static_cast<int>(v.size()), SQLITE_STATIC);
+  }
+  void BindNull(int i) { sqlite3_bind_null(stmt_, i); }
+  void BindBlob(int i, const void* data, std::size_t n) {
+    sqlite3_bind_blob(stmt_, i, data, static_cast<int>(n), SQLITE_STATIC);
+  }
+
+  /// true = a row is available; false = done. Errors become a Status.
+  Result<bool> Step() {
+    int rc = sqlite3_step(stmt_);
+    if (rc == SQLITE_ROW) return true;
+    if (rc == SQLITE_DONE) return false;
+    return SqliteStatus(db_, rc, "sqlite step");
+  }
+  Status Run() {
+    auto r = Step();
+    if (!r.ok()) return r.status();
+    return Status::Ok();
+  }
+  /// Resets for another execution with new bindings.
+  void Reset() {
+    sqlite3_reset(stmt_);
+    sqlite3_clear_bindings(stmt_);
+  }
+
+  std::int64_t Int(int col) const { return sqlite3_column_int64(stmt_, col); }
+  bool IsNull(int col) const { return sqlite3_column_type(stmt_, col) == SQLITE_NULL; }
+  std::string Text(int col) const {
+    const unsigned char* p = sqlite3_column_text(stmt_, col);
+    return p ? std::string(reinterpret_cast<const char*>(p),
+                           static_cast<std::size_t>(sqlite3_column_bytes(stmt_, col)))
+             : std::string();
+  }
+  const void* Blob(int col) const { return sqlite3_column_blob(stmt_, col); }
+  std::size_t BlobBytes(int col) const {
+    return static_cast<std::size_t>(sqlite3_column_bytes(stmt_, col));
+  }
+
+ private:
+  sqlite3* db_;
+  sqlite3_stmt* stmt_;
+};
+
+/// One SQLite connection with a cache of prepared statements. Used by one
+/// thread at a time.
+class Database::Connection {
+ public:
+  explicit Connection(sqlite3* db) : db_(db) {}
+  ~Connection() {
+    for (auto& [sql, stmt] : cache_) sqlite3_finalize(stmt);
+    sqlite3_close_v2(db_);
+  }
+
+  sqlite3* db() { return db_; }
+
+  Result<Stmt> Prepare(const std::string& sql) {
+    auto it = cache_.find(sql);
+    if (it != cache_.end()) return Stmt(db_, it->second);
+    sqlite3_stmt* stmt = nullptr;
+    int rc = sqlite3_prepare_v3(db_, sql.c_str(), static_cast<int>(sql.size()),
+                                SQLITE_PREPARE_PERSISTENT, &stmt, nullptr);
+    if (rc != SQLITE_OK) return SqliteStatus(db_, rc, "prepare '" + sql + "'");
+    cache_.emplace(sql, stmt);
+    return Stmt(db_, stmt);
+  }
+
+  /// Runs one or more statements without results.
+  Status Exec(const std::string& sql) {
+    char* error = nullptr;
+    int rc = sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &error);
+    if (rc != SQLITE_OK) {
+      std::string message = error ? error : sqlite3_errstr(rc);
+      sqlite3_free(error);
+      return SqliteStatus(nullptr, rc, message);
+    }
+    return Status::Ok();
+  }
+
+  /// Drops cached statements that mention `table` (before DROP TABLE).
+  void Forget(const std::string& table) {
+    for (auto it = cache_.begin(); it != cache_.end();) {
+      if (it->first.find(table + " ") != std::string::npos ||
+          it->first.find(table + "\n") != std::string::npos) {
+        sqlite3_finalize(it->second);
+        it = cache_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+
+ private:
+  sqlite3* db_;
+  std::unordered_map<std::string, sqlite3_stmt*> cache_;
+};
+
+/// A reader connection borrowed from the pool; returned when destroyed.
+class Database::ReaderLease {
+ public:
+  ReaderLease(Database* owner, std::unique_ptr<Connection> c) : owner_(owner), c_(std::move(c)) {}
+  ReaderLease(ReaderLease&&) = default;
+  ~ReaderLease() {
+    if (c_) owner_->ReleaseReader(std::move(c_));
+  }
+  Connection* operator->() { return c_.get(); }
+  Connection* get() { return c_.get(); }
+
+ private:
+  Database* owner_;
+  std::unique_ptr<Connection> c_;
+};
+
+/// BEGIN ... COMMIT that rolls back unless Commit() succeeded.
+class Transaction {
+ public:
+  explicit Transaction(Database::Connection* c) : c_(c) {}
+  ~Transaction() {
+    if (open_) (void)c_->Exec("ROLLBACK");
+  }
+  Status Begin(bool immediate) {
+    QUIVER_RETURN_IF_ERROR(c_->Exec(immediate ? "BEGIN IMMEDIATE" : "BEGIN"));
+    open_ = true;
+    return Status::Ok();
+  }
+  Status Commit() {
+    Status s = c_->Exec("COMMIT");
+    if (s.ok()) open_ = false;
+    return s;
+  }
+
+ private:
+  Database::Connection* c_;
+  bool open_ = false;
+};
+
+Database::Database(std::string path, bool read_only, Synchronous synchronous)
+    : path_(std::move(path)), read_only_(read_only), synchronous_(synchronous) {}
+
+Database::~Database() = default;
+
+Result<std::unique_ptr<Database>> Database::Open(const std::string& path, bool read_only,
+                                                 Synchronous synchronous) {
+  std::unique_ptr<Database> db(new Database(path, read_only, synchronous));
+  QUIVER_RETURN_IF_ERROR(db->Initialize());
+  return db;
+}
+
+Result<std::unique_ptr<Database::Connection>> Database::Connect(bool writer) {
+  int flags = SQLITE_OPEN_NOMUTEX |
+              (read_only_ ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
+  sqlite3* raw = nullptr;
+  int rc = sqlite3_open_v2(path_.c_str(), &raw, flags, nullptr);
+  auto connection = std::make_unique<Connection>(raw);
+  if (rc != SQLITE_OK) {
+    if (read_only_ && rc == SQLITE_CANTOPEN) return Status::NotFound("no database at " + path_);
+    return SqliteStatus(raw, rc, "open " + path_);
+  }
+  sqlite3_extended_result_codes(raw, 1);
+  sqlite3_busy_timeout(raw, kBusyTimeoutMs);
+  std::string pragmas = "PRAGMA foreign_keys=ON; PRAGMA temp_store=MEMORY;";
+  if (writer) {
+    // WAL: readers never block the writer. synchronous=FULL: a commit is on
+    // stable storage when it returns (NORMAL can lose the last commits on
+    // power loss). See ../shared/design.md section 2.
+    pragmas += "PRAGMA journal_mode=WAL;";
+    pragmas += synchronous_ == Synchronous::kFull ? "PRAGMA synchronous=FULL;"
+                                                  : "PRAGMA synchronous=NORMAL;";
+  }
+  QUIVER_RETURN_IF_ERROR(connection->Exec(pragmas).WithContext("configure " + path_));
+  return connection;
+}
+
+Status Database::Initialize() {
+  if (read_only_) {
+    QUIVER_ASSIGN_OR_RETURN(auto reader, AcquireReader());
+    QUIVER_ASSIGN_OR_RETURN(
+        Stmt stmt, reader->Prepare("SELECT value FROM quiver_meta WHERE key='format_version'"));
+    auto row = stmt.Step();
+    if (!row.ok() || !*row) return Status::Corruption(path_ + " is not a Quiver database");
+    return Status::Ok();
+  }
+  QUIVER_ASSIGN_OR_RETURN(writer_, Connect(/*writer=*/true));
+  Transaction txn(writer_.get());
+  QUIVER_RETURN_IF_ERROR(txn.Begin(/*immediate=*/true));
+  QUIVER_RETURN_IF_ERROR(writer_->Exec(R"sql(
+    CREATE TABLE IF NOT EXISTS quiver_meta(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+    CREATE TABLE IF NOT EXISTS collections(
+      id INTEGER PRIMARY KEY AUTOINCREMENT,
+      name TEXT NOT NULL UNIQUE,
+      dimensions INTEGER NOT NULL,
+      metric TEXT NOT NULL,
+      scalar TEXT NOT NULL,
+      connectivity INTEGER NOT NULL,
+      expansion_add INTEGER NOT NULL,
+      expansion_search INTEGER NOT NULL,
+      model_id TEXT NOT NULL DEFAULT '',
+      model_version TEXT NOT NULL DEFAULT '',
+      created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now')),
+      generation INTEGER NOT NULL DEFAULT 0,
+      applied_seq INTEGER NOT NULL DEFAULT 0,
+      checksum INTEGER NOT NULL DEFAULT 0,
+      vector_count INTEGER NOT NULL DEFAULT 0,
+      file_bytes INTEGER NOT NULL DEFAULT 0,
+      usearch_version TEXT NOT NULL DEFAULT '');
+    CREATE TABLE IF NOT EXISTS changes(
+      seq INTEGER PRIMARY KEY AUTOINCREMENT,
+      collection_id INTEGER NOT NULL,
+      key INTEGER NOT NULL,
+      op INTEGER NOT NULL);
+    CREATE INDEX IF NOT EXISTS changes_by_collection ON changes(collection_id, seq);
+    INSERT OR IGNORE INTO quiver_meta(key, value) VALUES ('format_version', '1');
+  )sql"));
+  QUIVER_ASSIGN_OR_RETURN(
+      Stmt version, writer_->Prepare("SELECT value FROM quiver_meta WHERE key='format_version'"));
+  QUIVER_ASSIGN_OR_RETURN(bool has_row, version.Step());
+  if (!has_row || version.Text(0) != std::to_string(kFormatVersion)) {
+    return Status::Corruption(path_ + " has format version '" + (has_row ? version.Text(0) : "") +
+                              "'; this Quiver reads version " + std::to_string(kFormatVersion));
+  }
+  return txn.Commit();
+}
+
+Result<Database::ReaderLease> Database::AcquireReader() {
+  {
+    std::lock_guard<std::mutex> lock(readers_mu_);
+    if (!idle_readers_.empty()) {
+      auto c = std::move(idle_readers_.back());
+      idle_readers_.pop_back();
+      return ReaderLease(this, std::move(c));
+    }
+  }
+  QUIVER_ASSIGN_OR_RETURN(auto c, Connect(/*writer=*/false));
+  return ReaderLease(this, std::move(c));
+}
+
+void Database::ReleaseReader(std::unique_ptr<Connection> connection) {
+  std::lock_guard<std::mutex> lock(readers_mu_);
+  idle_readers_.push_back(std::move(connection));
+}
+
+// --- Catalog -----------------------------------------------------------------
+
+namespace {
+
+constexpr const char* kCatalogColumns =
+    "id, name, dimensions, metric, scalar, connectivity, expansion_add, expansion_search, "
+    "model_id, model_version, generation, applied_seq, checksum, vector_count, file_bytes, "
+    "usearch_version";
+
+Result<CatalogEntry> ReadCatalogRow(const Stmt& s) {
+  CatalogEntry e;
+  e.id = s.Int(0);
+  e.name = s.Text(1);
+  e.config.dimensions = static_cast<std::uint32_t>(s.Int(2));
+  auto metric = ParseMetric(s.Text(3));
+  auto scalar = ParseScalarKind(s.Text(4));
+  if (!metric.ok() || !scalar.ok()) {
+    return Status::Corruption("catalog row of collection '" + e.name + "' has metric '" +
+                              s.Text(3) + "' / scalar '" + s.Text(4) + "'");
+  }
+  e.config.metric = *metric;
+  e.config.scalar = *scalar;
+  e.config.connectivity = static_cast<std::uint32_t>(s.Int(5));
+  e.config.expansion_add = static_cast<std::uint32_t>(s.Int(6));
+  e.config.expansion_search = static_cast<std::uint32_t>(s.Int(7));
+  e.config.model_id = s.Text(8);
+  e.config.model_version = s.Text(9);
+  e.manifest.generation = FromSql(s.Int(10));
+  e.manifest.applied_seq = FromSql(s.Int(11));
+  e.manifest.checksum = FromSql(s.Int(12));
+  e.manifest.vector_count = FromSql(s.Int(13));
+  e.manifest.file_bytes = FromSql(s.Int(14));
+  e.manifest.usearch_version = s.Text(15);
+  return e;
+}
+
+}  // namespace
+
+Result<std::vector<CatalogEntry>> Database::ListCollections() {
+  QUIVER_ASSIGN_OR_RETURN(auto reader, AcquireReader());
+  QUIVER_ASSIGN_OR_RETURN(Stmt s, reader->Prepare(std::string("SELECT ") + kCatalogColumns +
+                                                  " FROM collections ORDER BY name"));
+  std::vector<CatalogEntry> out;
+  while (true) {
+    QUIVER_ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) break;
+    QUIVER_ASSIGN_OR_RETURN(auto entry, ReadCatalogRow(s));
+    out.push_back(std::move(entry));
+  }
+  return out;
+}
+
+Result<CatalogEntry> Database::GetCollection(const std::string& name) {
+  QUIVER_ASSIGN_OR_RETURN(auto reader, AcquireReader());
+  QUIVER_ASSIGN_OR_RETURN(Stmt s, reader->Prepare(std::string("SELECT ") + kCatalogColumns +
+                                                  " FROM collections WHERE name=?"));
+  s.BindText(1, name);
+  QUIVER_ASSIGN_OR_RETURN(bool row, s.Step());
+  if (!row) return Status::NotFound("collection '" + name + "' does not exist");
+  return ReadCatalogRow(s);
+}
+
+Result<CatalogEntry> Database::CreateCollection(const std::string& name,
+                                                const CollectionConfig& config) {
+  if (read_only_) return Status::NotSupported("the store is open read-only");
+  std::lock_guard<std::mutex> lock(writer_mu_);
+  Transaction txn(writer_.get());
+  QUIVER_RETURN_IF_ERROR(txn.Begin(true));
+  {
+    QUIVER_ASSIGN_OR_RETURN(Stmt exists,
+                            writer_->Prepare("SELECT 1 FROM collections WHERE name=?"));
+    exists.BindText(1, name);
+    QUIVER_ASSIGN_OR_RETURN(bool taken, exists.Step());
+    if (taken) return Status::AlreadyExists("collection '" + name + "' already exists");
+  }
+  QUIVER_ASSIGN_OR_RETURN(
+      Stmt insert,
+      writer_->Prepare("INSERT INTO collections(name, dimensions, metric, scalar, connectivity, "
+                       "expansion_add, expansion_search, model_id, model_version) "
+                       "VALUES (?,?,?,?,?,?,?,?,?)"));
+  insert.BindText(1, name);
+  insert.BindInt(2, config.dimensions);
+  insert.BindText(3, MetricName(config.metric));
+  insert.BindText(4, ScalarKindName(config.scalar));
+  insert.BindInt(5, config.connectivity);
+  insert.BindInt(6, config.expansion_add);
+  insert.BindInt(7, config.expansion_search);
+  insert.BindText(8, config.model_id);
+  insert.BindText(9, config.model_version);
+  QUIVER_RETURN_IF_ERROR(insert.Run());
+  CatalogEntry entry;
+  entry.id = sqlite3_last_insert_rowid(writer_->db());
+  entry.name = name;
+  entry.config = config;
+  QUIVER_RETURN_IF_ERROR(
+      writer_->Exec("CREATE TABLE " + RecordsTable(entry.id) +
+                    " (key INTEGER PRIMARY KEY, id TEXT UNIQUE, text TEXT NOT NULL, "
+                    "metadata TEXT NOT NULL, embedding BLOB NOT NULL)"));
+  QUIVER_RETURN_IF_ERROR(txn.Commit());
+  return entry;
+}
+
+Status Database::DropCollection(std::int64_t id) {
+  if (read_only_) return Status::NotSupported("the store is open read-only");
+  std::lock_guard<std::mutex> lock(writer_mu_);
+  writer_->Forget(RecordsTable(id));
+  Transaction txn(writer_.get());
+  QUIVER_RETURN_IF_ERROR(txn.Begin(true));
+  QUIVER_RETURN_IF_ERROR(writer_->Exec("DROP TABLE IF EXISTS " + RecordsTable(id)));
+  for (const char* sql :
+       {"DELETE FROM changes WHERE collection_id=?", "DELETE FROM collections WHERE id=?"}) {
+    QUIVER_ASSIGN_OR_RETURN(Stmt s, writer_->Prepare(sql));
+    s.BindInt(1, id);
+    QUIVER_RETURN_IF_ERROR(s.Run());
+  }
+  QUIVER_RETURN_IF_ERROR(txn.Commit());
+  // Reader connections may have cached statements on the dropped table.
+  std::lock_guard<std::mutex> readers_lock(readers_mu_);
+  for (auto& reader : idle_readers_) reader->Forget(RecordsTable(id));
+  return Status::Ok();
+}
+
+Status Database::CommitManifest(std::int64_t id, const Manifest& m) {
+  if (read_only_) return Status::NotSupported("the store is open read-only");
+  std::lock_guard<std::mutex> lock(writer_mu_);
+  QUIVER_ASSIGN_OR_RETURN(
+      Stmt s, writer_->Prepare("UPDATE collections SET generation=?, applied_seq=?, checksum=?, "
+                               "vector_count=?, file_bytes=?, usearch_version=? WHERE id=?"));
+  s.BindInt(1, ToSql(m.generation));
+  s.BindInt(2, ToSql(m.applied_seq));
+  s.BindInt(3, ToSql(m.checksum));
+  s.BindInt(4, ToSql(m.vector_count));
+  s.BindInt(5, ToSql(m.file_bytes));
+  s.BindText(6, m.usearch_version);
+  s.BindInt(7, id);
+  QUIVER_RETURN_IF_ERROR(s.Run());
+  if (sqlite3_changes(writer_->db()) != 1) {
+    return Status::NotFound("collection id " + std::to_string(id) + " no longer exists");
+  }
+  return Status::Ok();
+}
+
+Status Database::TrimChangeLog(std::int64_t id, std::uint64_t up_to_seq) {
+  if (read_only_) return Status::NotSupported("the store is open read-only");
+  std::lock_guard<std::mutex> lock(writer_mu_);
+  QUIVER_ASSIGN_OR_RETURN(Stmt s,
+                          writer_->Prepare("DELETE FROM changes WHERE collection_id=? AND seq<=?"));
+  s.BindInt(1, id);
+  s.BindInt(2, ToSql(up_to_seq));
+  return s.Run();
+}
+
+// --- Writes ------------------------------------------------------------------
+
+Result<WriteResult> Database::UpsertRecords(std::int64_t id, std::uint32_t dimensions,
+                                            const std::vector<Record>& records) {
+  return WriteRecords(id, dimensions, records, /*append=*/false, nullptr);
+}
+
+Result<WriteResult> Database::AppendRecords(std::int64_t id, std::uint32_t dimensions,
+                                            const std::vector<Record>& records,
+                                            std::vector<Key>* keys) {
+  return WriteRecords(id, dimensions, records, /*append=*/true, keys);
+}
+
+Result<WriteResult> Database::WriteRecords(std::int64_t id, std::uint32_t dimensions,
+                                           const std::vector<Record>& records, bool append,
+                                           std::vector<Key>* keys) {
+  if (read_only_) return Status::NotSupported("the store is open read-only");
+  const std::string table = RecordsTable(id);
+  std::lock_guard<std::mutex> lock(writer_mu_);
+  Transaction txn(writer_.get());
+  QUIVER_RETURN_IF_ERROR(txn.Begin(true));
+
+  Key next_key = 0;
+  if (append) {
+    QUIVER_ASSIGN_OR_RETURN(Stmt max,
+                            writer_->Prepare("SELECT max(key) FROM " + table + " WHERE key >= 0"));
+    QUIVER_ASSIGN_OR_RETURN(bool row, max.Step());
+    next_key = (row && !max.IsNull(0)) ? FromSql(max.Int(0)) + 1 : 0;
+    if (next_key + records.size() > (Key{1} << 63)) {
+      return Status::FailedPrecondition("collection key space below 2^63 is exhausted");
+    }
+    keys->clear();
+  }
+
+  QUIVER_ASSIGN_OR_RETURN(
+      Stmt upsert, writer_->Prepare("INSERT INTO " + table +
+                                    " (key, id, text, metadata, embedding) VALUES (?,?,?,?,?) "
+                                    "ON CONFLICT(key) DO UPDATE SET id=excluded.id, "
+                                    "text=excluded.text, metadata=excluded.metadata, "
+                                    "embedding=excluded.embedding"));
+  QUIVER_ASSIGN_OR_RETURN(
+      Stmt log, writer_->Prepare("INSERT INTO changes(collection_id, key, op) VALUES (?,?,?)"));
+  QUIVER_ASSIGN_OR_RETURN(Stmt id_of_key,
+                          writer_->Prepare("SELECT id FROM " + table + " WHERE key=?"));
+  QUIVER_ASSIGN_OR_RETURN(Stmt key_of_id,
+                          writer_->Prepare("SELECT key FROM " + table + " WHERE id=?"));
+
+  const std::size_t blob_bytes = std::size_t{dimensions} * sizeof(float);
+  for (std::size_t i = 0; i < records.size(); ++i) {
+    const Record& r = records[i];
+    const Key key = append ? next_key + i : r.key;
+    if (!r.id.empty()) {
+      // An external id names exactly one key, and a key keeps its id: a string
+      // id that hashes to an occupied key must not overwrite that record.
+      id_of_key.Reset();
+      id_of_key.BindInt(1, ToSql(key));
+      QUIVER_ASSIGN_OR_RETURN(bool has, id_of_key.Step());
+      if (has && !id_of_key.IsNull(0) && id_of_key.Text(0) != r.id) {
+        return Status::InvalidArgument("records[" + std::to_string(i) + "].id: key " +
+                                       std::to_string(key) + " already holds id '" +
+                                       id_of_key.Text(0) + "', not '" + r.id + "'");
+      }
+      key_of_id.Reset();
+      key_of_id.BindText(1, r.id);
+      QUIVER_ASSIGN_OR_RETURN(bool taken, key_of_id.Step());
+      if (taken && FromSql(key_of_id.Int(0)) != key) {
+        return Status::InvalidArgument("records[" + std::to_string(i) + "].id: '" + r.id +
+                                       "' already belongs to key " +
+                                       std::to_string(FromSql(key_of_id.Int(0))));
+      }
+    }
+    upsert.Reset();
+    upsert.BindInt(1, ToSql(key));
+    if (r.id.empty()) {
+      upsert.BindNull(2);
+    } else {
+      upsert.BindText(2, r.id);
+    }
+    upsert.BindText(3, r.text);
+    upsert.BindText(4, r.metadata.empty() ? std::string_view("{}") : std::string_view(r.metadata));
+    upsert.BindBlob(5, r.embedding.data(), blob_bytes);
+    QUIVER_RETURN_IF_ERROR(upsert.Run().WithContext("records[" + std::to_string(i) + "]"));
+    log.Reset();
+    log.BindInt(1, id);
+    log.BindInt(2, ToSql(key));
+    log.BindInt(3, kOpUpsert);
+    QUIVER_RETURN_IF_ERROR(log.Run());
+    if (append) keys->push_back(key);
+  }
+  WriteResult result;
+  result.last_seq = records.empty() ? 0 : FromSql(sqlite3_last_insert_rowid(writer_->db()));
+  result.changed = records.size();
+  QUIVER_RETURN_IF_ERROR(txn.Commit());
+  return result;
+}
+
+Result<WriteResult> Database::DeleteRecords(std::int64_t id, const std::vector<Key>& keys) {
+  if (read_only_) return Status::NotSupported("the store is open read-only");
+  const std::string table = RecordsTable(id);
+  std::lock_guard<std::mutex> lock(writer_mu_);
+  Transaction txn(writer_.get());
+  QUIVER_RETURN_IF_ERROR(txn.Begin(true));
+  QUIVER_ASSIGN_OR_RETURN(Stmt del, writer_->Prepare("DELETE FROM " + table + " WHERE key=?"));
+  QUIVER_ASSIGN_OR_RETURN(
+      Stmt log, writer_->Prepare("INSERT INTO changes(collection_id, key, op) VALUES (?,?,?)"));
+  WriteResult result;
+  for (Key key : keys) {
+    del.Reset();
+    del.BindInt(1, ToSql(key));
+    QUIVER_RETURN_IF_ERROR(del.Run());
+    if (sqlite3_changes(writer_->db()) == 0) continue;
+    log.Reset();
+    log.BindInt(1, id);
+    log.BindInt(2, ToSql(key));
+    log.BindInt(3, kOpDelete);
+    QUIVER_RETURN_IF_ERROR(log.Run());
+    result.last_seq = FromSql(sqlite3_last_insert_rowid(writer_->db()));
+    ++result.changed;
+  }
+  QUIVER_RETURN_IF_ERROR(txn.Commit());
+  return result;
+}
+
+// --- Reads -------------------------------------------------------------------
+
+namespace {
+
+Status CopyEmbedding(const Stmt& s, int col, std::uint32_t dimensions, Key key,
+                     std::vector<float>* out) {
+  const std::size_t bytes = s.BlobBytes(col);
+  if (bytes != std::size_t{dimensions} * sizeof(float)) {
+    return Status::Corruption("record " + std::to_string(key) + " has a " + std::to_string(bytes) +
+                              "-byte embedding; expected " + std::to_string(dimensions) +
+                              " float32");
+  }
+  out->resize(dimensions);
+  if (bytes > 0) std::memcpy(out->data(), s.Blob(col), bytes);
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<std::vector<std::optional<Record>>> Database::GetRecords(std::int64_t id,
+                                                                const std::vector<Key>& keys,
+                                                                bool with_embedding) {
+  QUIVER_ASSIGN_OR_RETURN(auto reader, AcquireReader());
+  QUIVER_ASSIGN_OR_RETURN(Stmt s, reader->Prepare("SELECT id, text, metadata, embedding FROM " +
+                                                  RecordsTable(id) + " WHERE key=?"));
+  std::vector<std::optional<Record>> out;
+  out.reserve(keys.size());
+  for (Key key : keys) {
+    s.Reset();
+    s.BindInt(1, ToSql(key));
+    QUIVER_ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) {
+      out.emplace_back(std::nullopt);
+      continue;
+    }
+    Record r;
+    r.key = key;
+    r.id = s.Text(0);
+    r.text = s.Text(1);
+    r.metadata = s.Text(2);
+    if (with_embedding) {
+      const std::size_t floats = s.BlobBytes(3) / sizeof(float);
+      r.embedding.resize(floats);
+      if (floats > 0) std::memcpy(r.embedding.data(), s.Blob(3), floats * sizeof(float));
+    }
+    out.emplace_back(std::move(r));
+  }
+  return out;
+}
+
+Status Database::FillMatches(std::int64_t id, std::vector<Match>* matches, bool want_text,
+                             bool want_metadata, std::vector<bool>* found) {
+  QUIVER_ASSIGN_OR_RETURN(auto reader, AcquireReader());
+  QUIVER_ASSIGN_OR_RETURN(Stmt s, reader->Prepare("SELECT id, text, metadata FROM " +
+                                                  RecordsTable(id) + " WHERE key=?"));
+  found->assign(matches->size(), false);
+  for (std::size_t i = 0; i < matches->size(); ++i) {
+    Match& m = (*matches)[i];
+    s.Reset();
+    s.BindInt(1, ToSql(m.key));
+    QUIVER_ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) continue;
+    (*found)[i] = true;
+    m.id = s.Text(0);
+    if (want_text) m.text = s.Text(1);
+    if (want_metadata) m.metadata = s.Text(2);
+  }
+  return Status::Ok();
+}
+
+Result<std::uint64_t> Database::CountRecords(std::int64_t id) {
+  QUIVER_ASSIGN_OR_RETURN(auto reader, AcquireReader());
+  QUIVER_ASSIGN_OR_RETURN(Stmt s, reader->Prepare("SELECT count(*) FROM " + RecordsTable(id)));
+  QUIVER_ASSIGN_OR_RETURN(bool row, s.Step());
+  return row ? static_cast<std::uint64_t>(s.Int(0)) : 0;
+}
+
+Result<std::uint64_t> Database::ChangeLogLength(std::int64_t id) {
+  QUIVER_ASSIGN_OR_RETURN(auto reader, AcquireReader());
+  QUIVER_ASSIGN_OR_RETURN(Stmt s,
+                          reader->Prepare("SELECT count(*) FROM changes WHERE collection_id=?"));
+  s.BindInt(1, id);
+  QUIVER_ASSIGN_OR_RETURN(bool row, s.Step());
+  return row ? static_cast<std::uint64_t>(s.Int(0)) : 0;
+}
+
+Status Database::ScanEmbeddings(std::int64_t id, std::uint32_t dimensions,
+                                const std::function<Status(Key, const float*)>& visit,
+                                std::uint64_t* snapshot_seq) {
+  QUIVER_ASSIGN_OR_RETURN(auto reader, AcquireReader());
+  Transaction txn(reader.get());
+  QUIVER_RETURN_IF_ERROR(txn.Begin(false));
+  {
+    QUIVER_ASSIGN_OR_RETURN(
+        Stmt seq, reader->Prepare("SELECT seq FROM sqlite_sequence WHERE name='changes'"));
+    QUIVER_ASSIGN_OR_RETURN(bool row, seq.Step());
+    *snapshot_seq = row ? FromSql(seq.Int(0)) : 0;
+  }
+  QUIVER_ASSIGN_OR_RETURN(
+      Stmt s, reader->Prepare("SELECT key, embedding FROM " + RecordsTable(id) + " ORDER BY key"));
+  std::vector<float> embedding;
+  while (true) {
+    QUIVER_ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) break;
+    const Key key = FromSql(s.Int(0));
+    QUIVER_RETURN_IF_ERROR(CopyEmbedding(s, 1, dimensions, key, &embedding));
+    QUIVER_RETURN_IF_ERROR(visit(key, embedding.data()));
+  }
+  return txn.Commit();
+}
+
+Result<std::vector<Key>> Database::ListKeys(std::int64_t id) {
+  QUIVER_ASSIGN_OR_RETURN(auto reader, AcquireReader());
+  QUIVER_ASSIGN_OR_RETURN(Stmt s,
+                          reader->Prepare("SELECT key FROM " + RecordsTable(id) + " ORDER BY key"));
+  std::vector<Key> keys;
+  while (true) {
+    QUIVER_ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) break;
+    keys.push_back(FromSql(s.Int(0)));
+  }
+  return keys;
+}
+
+Result<std::vector<PendingChange>> Database::ChangesSince(std::int64_t id, std::uint32_t dimensions,
+                                                          std::uint64_t after_seq,
+                                                          std::uint64_t* last_seq) {
+  QUIVER_ASSIGN_OR_RETURN(auto reader, AcquireReader());
+  Transaction txn(reader.get());
+  QUIVER_RETURN_IF_ERROR(txn.Begin(false));
+  // One row per key changed since after_seq, joined with the record's current
+  // state: the latest change wins, so replay is idempotent and in key order.
+  QUIVER_ASSIGN_OR_RETURN(
+      Stmt s, reader->Prepare("SELECT c.key, max(c.seq), r.embedding FROM changes c LEFT JOIN " +
+                              RecordsTable(id) +
+                              " r ON r.key = c.key WHERE c.collection_id=? AND c.seq>? "
+                              "GROUP BY c.key ORDER BY c.key"));
+  s.BindInt(1, id);
+  s.BindInt(2, ToSql(after_seq));
+  std::vector<PendingChange> out;
+  *last_seq = after_seq;
+  while (true) {
+    QUIVER_ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) break;
+    PendingChange change;
+    change.key = FromSql(s.Int(0));
+    *last_seq = std::max(*last_seq, FromSql(s.Int(1)));
+    if (!s.IsNull(2)) {
+      std::vector<float> embedding;
+      QUIVER_RETURN_IF_ERROR(CopyEmbedding(s, 2, dimensions, change.key, &embedding));
+      change.embedding = std::move(embedding);
+    }
+    out.push_back(std::move(change));
+  }
+  QUIVER_RETURN_IF_ERROR(txn.Commit());
+  return out;
+}
+
+Status Database::CheckpointWal() {
+  if (read_only_) return Status::Ok();
+  std::lock_guard<std::mutex> lock(writer_mu_);
+  return writer_->Exec("PRAGMA wal_checkpoint(TRUNCATE)");
+}
+
+}  // namespace quiver::storage

@@ -1,0 +1,170 @@
+// Copyright (c) Quiver authors.
+//
+// Everything SQLite: the schema, the catalog of collections with their
+// manifest rows, the records (with their float32 embeddings) and the change
+// log. The only module that includes sqlite3.h.
+//
+// Schema (format version 1):
+//   quiver_meta(key, value)                 format_version, created_by
+//   collections(id, name, <config>, <manifest>)
+//       id is AUTOINCREMENT: a dropped collection's id (and so its index
+//       directory name) is never reused.
+//   records_<id>(key INTEGER PRIMARY KEY, id TEXT UNIQUE, text, metadata, embedding BLOB)
+//       one table per collection; the table name is built from the numeric
+//       id only. key is the uint64 record key bit-cast to int64.
+//   changes(seq INTEGER PRIMARY KEY AUTOINCREMENT, collection_id, key, op)
+//       the change log; seq is store-wide and never reused, even after trims.
+//
+// Thread safety: one writer connection (serialized by a mutex) and a pool of
+// reader connections; all methods may be called from any thread. Readers see
+// the last committed state (WAL snapshot isolation).
+
+#ifndef QUIVER_STORAGE_DATABASE_H_
+#define QUIVER_STORAGE_DATABASE_H_
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "quiver/options.h"
+#include "quiver/record.h"
+#include "quiver/status.h"
+
+struct sqlite3;
+
+namespace quiver::storage {
+
+/// Where a collection's current index checkpoint is and what it covers.
+/// Lives in the collection's catalog row ("the manifest").
+struct Manifest {
+  /// File name is "<generation>.usearch"; 0 = no checkpoint yet.
+  std::uint64_t generation = 0;
+  /// Every change with seq <= applied_seq is in the checkpoint.
+  std::uint64_t applied_seq = 0;
+  /// Checksum64 of the checkpoint's payload (see index/checkpoint.h).
+  std::uint64_t checksum = 0;
+  std::uint64_t vector_count = 0;
+  std::uint64_t file_bytes = 0;
+  std::string usearch_version;
+};
+
+/// One catalog row.
+struct CatalogEntry {
+  std::int64_t id = 0;
+  std::string name;
+  CollectionConfig config;
+  Manifest manifest;
+};
+
+/// A change to replay into the index: the record's latest embedding, or
+/// nullopt when the record no longer exists (deleted).
+struct PendingChange {
+  Key key = 0;
+  std::optional<std::vector<float>> embedding;
+};
+
+/// Outcome of a committed write.
+struct WriteResult {
+  /// seq of the last change-log entry written (0 if none was written).
+  std::uint64_t last_seq = 0;
+  /// Number of records actually changed (deletes of absent keys are not counted).
+  std::size_t changed = 0;
+};
+
+class Database {
+ public:
+  /// Opens or creates the database file at `path` in WAL mode, creating the
+  /// schema if needed. read_only opens with SQLITE_OPEN_READONLY.
+  /// Errors: NotFound (read_only and missing), Corruption (not a Quiver
+  /// database or a newer format), IOError.
+  static Result<std::unique_ptr<Database>> Open(const std::string& path, bool read_only,
+                                                Synchronous synchronous);
+  ~Database();
+  Database(const Database&) = delete;
+  Database& operator=(const Database&) = delete;
+
+  // --- Catalog -----------------------------------------------------------
+  Result<std::vector<CatalogEntry>> ListCollections();
+  /// NotFound if there is no such collection.
+  Result<CatalogEntry> GetCollection(const std::string& name);
+  /// Inserts the catalog row and creates the records table, in one
+  /// transaction. AlreadyExists if the name is taken.
+  Result<CatalogEntry> CreateCollection(const std::string& name, const CollectionConfig& config);
+  /// Deletes the catalog row, the records table and the change-log entries.
+  Status DropCollection(std::int64_t id);
+  /// Points the collection at a new checkpoint (one transaction).
+  Status CommitManifest(std::int64_t id, const Manifest& manifest);
+  /// Deletes change-log entries of the collection with seq <= up_to_seq.
+  Status TrimChangeLog(std::int64_t id, std::uint64_t up_to_seq);
+
+  // --- Writes (each one transaction; all-or-nothing) ----------------------
+  /// Inserts or replaces `records` (already validated by the caller: dims,
+  /// finite, JSON) and appends one change per record. InvalidArgument when a
+  /// record's external id is held by another key (or the key holds another id).
+  Result<WriteResult> UpsertRecords(std::int64_t id, std::uint32_t dimensions,
+                                    const std::vector<Record>& records);
+  /// Inserts `records` under fresh keys (one above the largest key below
+  /// 2^63 in the collection), writing the chosen keys into `*keys`.
+  Result<WriteResult> AppendRecords(std::int64_t id, std::uint32_t dimensions,
+                                    const std::vector<Record>& records, std::vector<Key>* keys);
+  /// Deletes the records that exist among `keys`; appends a change for each.
+  Result<WriteResult> DeleteRecords(std::int64_t id, const std::vector<Key>& keys);
+
+  // --- Reads --------------------------------------------------------------
+  /// Entry i is the record with keys[i], or nullopt.
+  Result<std::vector<std::optional<Record>>> GetRecords(std::int64_t id,
+                                                        const std::vector<Key>& keys,
+                                                        bool with_embedding);
+  /// Fills id/text/metadata of each match whose record exists; sets
+  /// `(*found)[i]` to whether match i still exists.
+  Status FillMatches(std::int64_t id, std::vector<Match>* matches, bool want_text,
+                     bool want_metadata, std::vector<bool>* found);
+  Result<std::uint64_t> CountRecords(std::int64_t id);
+  Result<std::uint64_t> ChangeLogLength(std::int64_t id);
+
+  /// Calls `visit(key, embedding)` for every record, in key order, inside one
+  /// read transaction; `*snapshot_seq` = the store's last seq in that snapshot
+  /// (every change up to it is reflected). `visit` returning non-OK stops the scan.
+  Status ScanEmbeddings(std::int64_t id, std::uint32_t dimensions,
+                        const std::function<Status(Key, const float*)>& visit,
+                        std::uint64_t* snapshot_seq);
+  /// All live keys of the collection, ascending by their int64 form.
+  Result<std::vector<Key>> ListKeys(std::int64_t id);
+  /// The latest state of every key changed after `after_seq`, and the highest
+  /// seq seen (`*last_seq`, = after_seq if none), read in one snapshot.
+  Result<std::vector<PendingChange>> ChangesSince(std::int64_t id, std::uint32_t dimensions,
+                                                  std::uint64_t after_seq, std::uint64_t* last_seq);
+
+  /// Checkpoints SQLite's WAL into the main database file (PRAGMA wal_checkpoint(TRUNCATE)).
+  Status CheckpointWal();
+
+  /// Opaque SQLite connection (defined in database.cc).
+  class Connection;
+
+ private:
+  class ReaderLease;
+  Database(std::string path, bool read_only, Synchronous synchronous);
+  Status Initialize();
+  Result<std::unique_ptr<Connection>> Connect(bool writer);
+  Result<ReaderLease> AcquireReader();
+  void ReleaseReader(std::unique_ptr<Connection> connection);
+  Result<WriteResult> WriteRecords(std::int64_t id, std::uint32_t dimensions,
+                                   const std::vector<Record>& records, bool append,
+                                   std::vector<Key>* keys);
+
+  const std::string path_;
+  const bool read_only_;
+  const Synchronous synchronous_;
+  std::mutex writer_mu_;
+  std::unique_ptr<Connection> writer_;
+  std::mutex readers_mu_;
+  std::vector<std::unique_ptr<Connection>> idle_readers_;
+};
+
+}  // namespace quiver::storage
+
+#endif  // QUIVER_STORAGE_DATABASE_H_

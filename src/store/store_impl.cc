@@ -1,0 +1,318 @@
+// Copyright (c) Quiver authors.
+//
+// Store: the data directory, its LOCK, the catalog and the open collections.
+
+#include <algorithm>
+#include <chrono>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include "collection/collection_impl.h"
+#include "index/hnsw_index.h"
+#include "quiver/store.h"
+#include "storage/database.h"
+#include "util/logging.h"
+#include "util/status_macros.h"
+
+namespace quiver {
+namespace {
+
+constexpr const char* kDatabaseFile = "quiver.db";
+constexpr const char* kLockFile = "LOCK";
+constexpr const char* kIndexesDir = "indexes";
+
+double MillisSince(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+      .count();
+}
+
+/// Names the first structural difference between a stored configuration and a
+/// requested one, or returns an empty string when they are compatible.
+std::string ConfigDifference(const CollectionConfig& stored, const CollectionConfig& wanted) {
+  auto differs = [](std::string_view field, const auto& a, const auto& b) {
+    return fmt::format("{} is {} in the store, {} requested", field, a, b);
+  };
+  if (stored.dimensions != wanted.dimensions) {
+    return differs("dimensions", stored.dimensions, wanted.dimensions);
+  }
+  if (stored.metric != wanted.metric) {
+    return differs("metric", MetricName(stored.metric), MetricName(wanted.metric));
+  }
+  if (stored.scalar != wanted.scalar) {
+    return differs("scalar", ScalarKindName(stored.scalar), ScalarKindName(wanted.scalar));
+  }
+  if (stored.connectivity != wanted.connectivity) {
+    return differs("connectivity", stored.connectivity, wanted.connectivity);
+  }
+  if (stored.expansion_add != wanted.expansion_add) {
+    return differs("expansion_add", stored.expansion_add, wanted.expansion_add);
+  }
+  if (stored.model_id != wanted.model_id || stored.model_version != wanted.model_version) {
+    return differs("embedding model", "'" + stored.model_id + "@" + stored.model_version + "'",
+                   "'" + wanted.model_id + "@" + wanted.model_version + "'");
+  }
+  return {};
+}
+
+class StoreImpl final : public Store {
+ public:
+  StoreImpl(std::string dir, const StoreOptions& options)
+      : dir_(std::move(dir)),
+        options_(options),
+        env_(options.env ? options.env : Env::Default()),
+        log_(options.logger) {}
+
+  ~StoreImpl() override {
+    Status s = Close();
+    if (!s.ok()) log_.Error("closing store {}: {}", dir_, s.ToString());
+  }
+
+  Status OpenStore() {
+    const auto start = std::chrono::steady_clock::now();
+    const std::string db_path = dir_ + "/" + kDatabaseFile;
+    if (!env_->FileExists(db_path)) {
+      if (!options_.create_if_missing || options_.read_only) {
+        return Status::NotFound("no Quiver store in " + dir_ + " (" + kDatabaseFile +
+                                " is missing)");
+      }
+      QUIVER_RETURN_IF_ERROR(env_->CreateDirs(dir_));
+    }
+    if (!options_.read_only) {
+      QUIVER_ASSIGN_OR_RETURN(lock_, env_->LockFile(dir_ + "/" + kLockFile));
+    }
+    QUIVER_ASSIGN_OR_RETURN(
+        db_, storage::Database::Open(db_path, options_.read_only, options_.synchronous));
+    QUIVER_ASSIGN_OR_RETURN(auto entries, db_->ListCollections());
+    if (!options_.read_only) QUIVER_RETURN_IF_ERROR(RemoveOrphanIndexDirs(entries));
+
+    for (auto& entry : entries) {
+      const std::string name = entry.name;
+      RecoveryReport report;
+      auto collection = CollectionImpl::Open(MakeContext(entry.id), std::move(entry), &report);
+      if (!collection.ok())
+        return collection.status().WithContext("opening collection '" + name + "'");
+      log_.Info(
+          "collection '{}': {} vectors {} in {:.0f} ms, {} changes replayed in {:.0f} ms, {} "
+          "leftover files removed",
+          name, report.vectors_loaded, report.rebuilt ? "rebuilt from SQLite" : "loaded",
+          report.load_ms, report.changes_replayed, report.replay_ms, report.files_removed);
+      collections_.emplace(name, std::move(collection).value());
+    }
+    log_.Info("opened store {}{} with {} collections in {:.0f} ms (SIMD: {})", dir_,
+              options_.read_only ? " read-only" : "", collections_.size(), MillisSince(start),
+              index::SimdCapabilities());
+    return Status::Ok();
+  }
+
+  Result<std::shared_ptr<Collection>> CreateCollection(const std::string& name,
+                                                       const CollectionConfig& config) override {
+    QUIVER_RETURN_IF_ERROR(ValidateCollectionName(name));
+    QUIVER_RETURN_IF_ERROR(config.Validate());
+    std::lock_guard<std::mutex> lock(mu_);
+    QUIVER_RETURN_IF_ERROR(CheckOpen());
+    if (options_.read_only) return Status::NotSupported("the store is open read-only");
+    if (collections_.count(name))
+      return Status::AlreadyExists("collection '" + name + "' already exists");
+    QUIVER_ASSIGN_OR_RETURN(auto entry, db_->CreateCollection(name, config));
+    RecoveryReport report;
+    QUIVER_ASSIGN_OR_RETURN(auto collection,
+                            CollectionImpl::Open(MakeContext(entry.id), std::move(entry), &report));
+    collections_.emplace(name, collection);
+    log_.Info("created collection '{}' ({})", name, config.ToString());
+    return std::shared_ptr<Collection>(collection);
+  }
+
+  Result<std::shared_ptr<Collection>> GetCollection(const std::string& name) override {
+    QUIVER_RETURN_IF_ERROR(ValidateCollectionName(name));
+    std::lock_guard<std::mutex> lock(mu_);
+    QUIVER_RETURN_IF_ERROR(CheckOpen());
+    auto it = collections_.find(name);
+    if (it == collections_.end())
+      return Status::NotFound("collection '" + name + "' does not exist");
+    return std::shared_ptr<Collection>(it->second);
+  }
+
+  Result<std::shared_ptr<Collection>> OpenCollection(const std::string& name,
+                                                     const CollectionConfig& config) override {
+    QUIVER_RETURN_IF_ERROR(config.Validate());
+    auto existing = GetCollection(name);
+    if (existing.status().code() == StatusCode::kNotFound) {
+      auto created = CreateCollection(name, config);
+      // Lost a race with another creator: fall through to the comparison.
+      if (created.status().code() != StatusCode::kAlreadyExists) return created;
+      existing = GetCollection(name);
+    }
+    if (!existing.ok()) return existing.status();
+    const std::string difference = ConfigDifference((*existing)->config(), config);
+    if (!difference.empty()) {
+      return Status::FailedPrecondition(fmt::format(
+          "collection '{}' cannot be opened with this configuration: {}. Stored: {}; requested: "
+          "{}. Embeddings of another model or shape need a new collection: create one (quiver "
+          "create --collection NEW ...) and re-import, or drop this one (quiver drop "
+          "--collection {}) first.",
+          name, difference, (*existing)->config().ToString(), config.ToString(), name));
+    }
+    return existing;
+  }
+
+  Result<std::vector<CollectionInfo>> ListCollections() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    QUIVER_RETURN_IF_ERROR(CheckOpen());
+    std::vector<CollectionInfo> out;
+    for (const auto& [name, collection] : collections_) {
+      out.push_back({collection->id(), name, collection->config()});
+    }
+    return out;
+  }
+
+  Status DropCollection(const std::string& name) override {
+    QUIVER_RETURN_IF_ERROR(ValidateCollectionName(name));
+    std::lock_guard<std::mutex> lock(mu_);
+    QUIVER_RETURN_IF_ERROR(CheckOpen());
+    if (options_.read_only) return Status::NotSupported("the store is open read-only");
+    auto it = collections_.find(name);
+    if (it == collections_.end())
+      return Status::NotFound("collection '" + name + "' does not exist");
+    std::shared_ptr<CollectionImpl> collection = it->second;
+    collection->MarkDropped();  // waits for a write in flight
+    Status s = db_->DropCollection(collection->id());
+    if (!s.ok()) return s;
+    collections_.erase(it);
+    // Files after the catalog commit: a crash in between leaves an orphan
+    // directory, which the next open removes.
+    RemoveIndexDir(std::to_string(collection->id()));
+    log_.Info("dropped collection '{}'", name);
+    return Status::Ok();
+  }
+
+  Status Checkpoint() override {
+    std::vector<std::shared_ptr<CollectionImpl>> all;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      QUIVER_RETURN_IF_ERROR(CheckOpen());
+      if (options_.read_only) return Status::NotSupported("the store is open read-only");
+      for (auto& [name, c] : collections_) all.push_back(c);
+    }
+    Status first_error;
+    for (auto& c : all) {
+      Status s = c->Checkpoint();
+      if (!s.ok() && first_error.ok()) first_error = s;
+    }
+    return first_error;
+  }
+
+  Status Close() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (closed_) return Status::Ok();
+    closed_ = true;
+    Status first_error;
+    for (auto& [name, c] : collections_) {
+      if (!options_.read_only && options_.checkpoint_on_close && c->dirty()) {
+        Status s = c->Checkpoint();
+        if (!s.ok()) {
+          log_.Error(
+              "collection '{}': checkpoint on close failed: {} (the change log will be "
+              "replayed on next open)",
+              name, s.ToString());
+          if (first_error.ok()) first_error = s;
+        }
+      }
+      c->MarkClosed();
+    }
+    if (db_ && !options_.read_only) {
+      Status s = db_->CheckpointWal();
+      if (!s.ok()) log_.Warn("SQLite WAL checkpoint on close: {}", s.ToString());
+    }
+    collections_.clear();
+    db_.reset();
+    lock_.reset();
+    return first_error;
+  }
+
+  const std::string& dir() const override { return dir_; }
+
+ private:
+  Status CheckOpen() const {
+    return closed_ ? Status::FailedPrecondition("the store " + dir_ + " is closed") : Status::Ok();
+  }
+
+  CollectionContext MakeContext(std::int64_t id) const {
+    CollectionContext c;
+    c.env = env_;
+    c.db = db_.get();
+    c.log = &log_;
+    c.index_dir = dir_ + "/" + kIndexesDir + "/" + std::to_string(id);
+    c.read_only = options_.read_only;
+    c.checkpoint_every_changes = options_.checkpoint_every_changes;
+    const std::size_t hw = std::max(1u, std::thread::hardware_concurrency());
+    c.search_threads = options_.max_concurrent_searches > 0 ? options_.max_concurrent_searches
+                                                            : std::max<std::size_t>(4, 2 * hw);
+    c.add_threads = hw;
+    return c;
+  }
+
+  /// Removes index directories of collections that no longer exist (dropped
+  /// by a process that crashed before deleting the files).
+  Status RemoveOrphanIndexDirs(const std::vector<storage::CatalogEntry>& entries) {
+    const std::string root = dir_ + "/" + kIndexesDir;
+    QUIVER_RETURN_IF_ERROR(env_->CreateDirs(root));
+    QUIVER_ASSIGN_OR_RETURN(auto names, env_->ListDir(root));
+    for (const std::string& name : names) {
+      bool live = std::any_of(entries.begin(), entries.end(),
+                              [&](const auto& e) { return std::to_string(e.id) == name; });
+      if (!live) RemoveIndexDir(name);
+    }
+    return Status::Ok();
+  }
+
+  void RemoveIndexDir(const std::string& name) {
+    const std::string path = dir_ + "/" + kIndexesDir + "/" + name;
+    auto files = env_->ListDir(path);
+    if (!files.ok()) return;
+    for (const std::string& file : *files) (void)env_->RemoveFile(path + "/" + file);
+    Status s = env_->RemoveDir(path);
+    if (s.ok()) {
+      log_.Info("removed index directory {}", path);
+    } else {
+      log_.Warn("could not remove index directory {}: {}", path, s.ToString());
+    }
+  }
+
+  const std::string dir_;
+  const StoreOptions options_;
+  Env* const env_;
+  const Log log_;
+  std::unique_ptr<FileLock> lock_;
+  std::unique_ptr<storage::Database> db_;
+  std::mutex mu_;  // guards collections_ and closed_
+  std::map<std::string, std::shared_ptr<CollectionImpl>> collections_;
+  bool closed_ = false;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<Store>> Store::Open(const std::string& dir, const StoreOptions& options) {
+  if (dir.empty()) return Status::InvalidArgument("data directory: empty path");
+  auto store = std::make_unique<StoreImpl>(dir, options);
+  Status s = store->OpenStore();
+  if (!s.ok()) return s;
+  return std::unique_ptr<Store>(std::move(store));
+}
+
+Result<std::vector<Match>> Collection::Search(const std::vector<float>& query,
+                                              const SearchOptions& options) {
+  if (query.size() != config().dimensions) {
+    return Status::InvalidArgument("query: " + std::to_string(query.size()) + " values; expected " +
+                                   std::to_string(config().dimensions) +
+                                   " (the collection's dimensions)");
+  }
+  QUIVER_ASSIGN_OR_RETURN(auto results, Search(query.data(), 1, options));
+  return std::move(results.front());
+}
+
+std::string SimdCapabilities() { return index::SimdCapabilities(); }
+std::string Version() { return QUIVER_VERSION_STRING; }
+std::string UsearchVersion() { return index::UsearchVersion(); }
+
+}  // namespace quiver

@@ -1,0 +1,298 @@
+// Copyright (c) Quiver authors.
+//
+// The library end to end on a real directory: create, write, search, reopen.
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <set>
+
+#include "common/test_util.h"
+#include "quiver/quiver.h"
+
+namespace quiver {
+namespace {
+
+using ::quiver::testing::BruteForceTopK;
+using ::quiver::testing::ClusteredVectors;
+using ::quiver::testing::MakeRecords;
+using ::quiver::testing::QuietOptions;
+using ::quiver::testing::TempDir;
+using ::testing::HasSubstr;
+
+std::unique_ptr<Store> OpenStore(const std::string& dir, StoreOptions options = QuietOptions()) {
+  auto store = Store::Open(dir, options);
+  EXPECT_TRUE(store.ok()) << store.status().ToString();
+  return store.ok() ? std::move(store).value() : nullptr;
+}
+
+CollectionConfig Config(std::uint32_t dims, Metric metric) {
+  CollectionConfig c;
+  c.dimensions = dims;
+  c.metric = metric;
+  return c;
+}
+
+class RecallTest : public ::testing::TestWithParam<Metric> {};
+
+// recall@10 of the HNSW search against an exact brute-force oracle, on a
+// fixed-seed clustered data set, for each metric.
+TEST_P(RecallTest, RecallAt10AgainstBruteForceOracle) {
+  constexpr std::size_t kDims = 32, kBase = 5000, kQueries = 200, kK = 10;
+  const Metric metric = GetParam();
+  TempDir dir;
+  auto store = OpenStore(dir.path());
+  // Isotropic clusters in 32-d are harder than real embeddings (which have a
+  // low intrinsic dimension); ef=128 reaches the target on them.
+  CollectionConfig config = Config(kDims, metric);
+  config.expansion_search = 128;
+  auto collection = store->CreateCollection("vectors", config);
+  ASSERT_TRUE(collection.ok()) << collection.status().ToString();
+
+  std::vector<float> base = ClusteredVectors(kBase, kDims, /*seed=*/42);
+  if (metric == Metric::kIp) {
+    // ip is meant for unit vectors; normalize so that it ranks like cos.
+    for (std::size_t i = 0; i < kBase; ++i) {
+      double norm = 0;
+      for (std::size_t d = 0; d < kDims; ++d) norm += base[i * kDims + d] * base[i * kDims + d];
+      for (std::size_t d = 0; d < kDims; ++d) base[i * kDims + d] /= std::sqrt(norm);
+    }
+  }
+  ASSERT_TRUE((*collection)->Upsert(MakeRecords(base, kDims)).ok());
+
+  std::vector<float> queries = ClusteredVectors(kQueries, kDims, /*seed=*/7);
+  SearchOptions options;
+  options.k = kK;
+  auto results = (*collection)->Search(queries.data(), kQueries, options);
+  ASSERT_TRUE(results.ok()) << results.status().ToString();
+  std::size_t hits = 0;
+  for (std::size_t q = 0; q < kQueries; ++q) {
+    auto truth = BruteForceTopK(metric, base, kDims, queries.data() + q * kDims, kK);
+    std::set<Key> expected(truth.begin(), truth.end());
+    const auto& matches = (*results)[q];
+    ASSERT_EQ(matches.size(), kK);
+    for (std::size_t i = 0; i + 1 < matches.size(); ++i) {
+      EXPECT_LE(matches[i].distance, matches[i + 1].distance) << "results must be closest first";
+    }
+    for (const Match& m : matches) hits += expected.count(m.key);
+  }
+  const double recall = double(hits) / (kQueries * kK);
+  EXPECT_GE(recall, 0.95) << "metric " << MetricName(metric);
+  std::printf("[ recall   ] metric=%s recall@10=%.4f\n", std::string(MetricName(metric)).c_str(),
+              recall);
+}
+
+INSTANTIATE_TEST_SUITE_P(AllMetrics, RecallTest,
+                         ::testing::Values(Metric::kCos, Metric::kIp, Metric::kL2sq),
+                         [](const auto& info) { return std::string(MetricName(info.param)); });
+
+TEST(StoreTest, SearchReturnsTextMetadataAndExactDistance) {
+  TempDir dir;
+  auto store = OpenStore(dir.path());
+  auto c = *store->CreateCollection("docs", Config(3, Metric::kL2sq));
+  Record r{7, "ext-7", "hello", R"({"lang": "en"})", {1, 2, 3}};
+  ASSERT_TRUE(c->Upsert({r, Record{8, "", "far", "", {10, 10, 10}}}).ok());
+  auto matches = c->Search(std::vector<float>{1, 2, 4}, SearchOptions{});
+  ASSERT_TRUE(matches.ok()) << matches.status().ToString();
+  ASSERT_EQ(matches->size(), 2u);
+  EXPECT_EQ((*matches)[0].key, 7u);
+  EXPECT_FLOAT_EQ((*matches)[0].distance, 1.0f);  // squared L2: (4-3)^2
+  EXPECT_EQ((*matches)[0].id, "ext-7");
+  EXPECT_EQ((*matches)[0].text, "hello");
+  EXPECT_EQ((*matches)[0].metadata, R"({"lang": "en"})");
+  EXPECT_EQ((*matches)[1].metadata, "{}");
+}
+
+TEST(StoreTest, UpsertReplacesTheVectorOfAKey) {
+  TempDir dir;
+  auto store = OpenStore(dir.path());
+  auto c = *store->CreateCollection("docs", Config(2, Metric::kL2sq));
+  ASSERT_TRUE(c->Upsert({{1, "", "old", "", {0, 0}}, {2, "", "other", "", {5, 5}}}).ok());
+  ASSERT_TRUE(c->Upsert({{1, "", "new", "", {9, 9}}}).ok());
+  EXPECT_EQ(*c->Count(), 2u);
+  auto near_new = *c->Search(std::vector<float>{9, 9}, SearchOptions{});
+  EXPECT_EQ(near_new[0].key, 1u);
+  EXPECT_EQ(near_new[0].text, "new");
+  EXPECT_FLOAT_EQ(near_new[0].distance, 0.0f);
+  auto near_old = *c->Search(std::vector<float>{0, 0}, SearchOptions{});
+  EXPECT_EQ(near_old[0].key, 2u) << "the old vector of key 1 must be gone from the index";
+  auto got = *c->Get({1});
+  ASSERT_TRUE(got[0].has_value());
+  EXPECT_EQ(got[0]->embedding, (std::vector<float>{9, 9}));
+}
+
+TEST(StoreTest, DeletedRecordIsNeverReturned) {
+  TempDir dir;
+  auto store = OpenStore(dir.path());
+  auto c = *store->CreateCollection("docs", Config(2, Metric::kL2sq));
+  ASSERT_TRUE(c->Upsert({{1, "", "a", "", {0, 0}}, {2, "", "b", "", {1, 1}}}).ok());
+  auto deleted = c->Delete({1, 99});
+  ASSERT_TRUE(deleted.ok());
+  EXPECT_EQ(*deleted, 1u) << "absent keys are not counted";
+  auto matches = *c->Search(std::vector<float>{0, 0}, SearchOptions{});
+  ASSERT_EQ(matches.size(), 1u);
+  EXPECT_EQ(matches[0].key, 2u);
+  EXPECT_FALSE((*c->Get({1}))[0].has_value());
+  EXPECT_EQ(*c->Count(), 1u);
+}
+
+TEST(StoreTest, InsertAssignsConsecutiveFreshKeys) {
+  TempDir dir;
+  auto store = OpenStore(dir.path());
+  auto c = *store->CreateCollection("docs", Config(2, Metric::kIp));
+  ASSERT_TRUE(c->Upsert({{41, "", "", "", {1, 0}}}).ok());
+  auto keys = c->Insert({{0, "", "x", "", {0, 1}}, {0, "", "y", "", {1, 1}}});
+  ASSERT_TRUE(keys.ok()) << keys.status().ToString();
+  EXPECT_EQ(*keys, (std::vector<Key>{42, 43}));
+  EXPECT_EQ((*c->Get({43}))[0]->text, "y");
+}
+
+TEST(StoreTest, ReopenAfterCleanCloseKeepsEverything) {
+  constexpr std::size_t kDims = 16, kN = 3000;
+  TempDir dir;
+  std::vector<float> base = ClusteredVectors(kN, kDims, 1);
+  {
+    auto store = OpenStore(dir.path());
+    auto c = *store->CreateCollection("docs", Config(kDims, Metric::kCos));
+    ASSERT_TRUE(c->Upsert(MakeRecords(base, kDims)).ok());
+    ASSERT_TRUE(c->Delete({0, 1, 2}).ok());
+    ASSERT_TRUE(store->Close().ok());
+  }
+  auto store = OpenStore(dir.path());
+  auto c = *store->GetCollection("docs");
+  EXPECT_EQ(*c->Count(), kN - 3);
+  auto stats = *c->Stats();
+  EXPECT_EQ(stats.index_vectors, kN - 3);
+  EXPECT_EQ(stats.checkpoint_generation, 1u);
+  EXPECT_EQ(stats.change_log_length, 0u) << "the checkpoint trims the log it covers";
+  auto report = *c->Verify();
+  EXPECT_TRUE(report.clean()) << ::testing::PrintToString(report.problems);
+  auto match = *c->Search(std::vector<float>(base.begin() + 5 * kDims, base.begin() + 6 * kDims),
+                          SearchOptions{});
+  EXPECT_EQ(match[0].key, 5u);
+}
+
+TEST(StoreTest, ReopenWithoutCheckpointReplaysTheChangeLog) {
+  constexpr std::size_t kDims = 8;
+  TempDir dir;
+  std::vector<float> base = ClusteredVectors(1000, kDims, 3);
+  StoreOptions options = QuietOptions();
+  {
+    auto store = OpenStore(dir.path());
+    auto c = *store->CreateCollection("docs", Config(kDims, Metric::kL2sq));
+    ASSERT_TRUE(c->Upsert(MakeRecords(base, kDims)).ok());
+    ASSERT_TRUE(c->Checkpoint().ok());
+    // Changes after the checkpoint, then a "crash": no checkpoint on close.
+    ASSERT_TRUE(c->Delete({10, 11}).ok());
+    ASSERT_TRUE(c->Upsert({{5000, "", "late", "", std::vector<float>(kDims, 0.5f)}}).ok());
+    options.checkpoint_on_close = false;
+  }
+  {
+    auto store = Store::Open(dir.path(), QuietOptions());
+    ASSERT_TRUE(store.ok());
+  }
+  options.checkpoint_on_close = false;
+  auto store = OpenStore(dir.path(), options);
+  auto c = *store->GetCollection("docs");
+  EXPECT_EQ(*c->Count(), 999u);
+  EXPECT_TRUE(c->Verify()->clean());
+  EXPECT_FALSE((*c->Get({10}))[0].has_value());
+  auto late = *c->Search(std::vector<float>(kDims, 0.5f), SearchOptions{});
+  EXPECT_EQ(late[0].key, 5000u);
+}
+
+TEST(StoreTest, SecondWriterIsRefusedByTheLock) {
+  TempDir dir;
+  auto first = OpenStore(dir.path());
+  auto second = Store::Open(dir.path(), QuietOptions());
+  ASSERT_FALSE(second.ok());
+  EXPECT_EQ(second.status().code(), StatusCode::kBusy);
+  EXPECT_THAT(second.status().message(), HasSubstr("LOCK"));
+  StoreOptions read_only = QuietOptions();
+  read_only.read_only = true;
+  EXPECT_TRUE(Store::Open(dir.path(), read_only).ok()) << "readers take no lock";
+}
+
+TEST(StoreTest, ReadOnlyStoreRejectsWrites) {
+  TempDir dir;
+  {
+    auto store = OpenStore(dir.path());
+    auto c = *store->CreateCollection("docs", Config(2, Metric::kL2sq));
+    ASSERT_TRUE(c->Upsert({{1, "", "", "", {1, 2}}}).ok());
+  }
+  StoreOptions options = QuietOptions();
+  options.read_only = true;
+  auto store = OpenStore(dir.path(), options);
+  auto c = *store->GetCollection("docs");
+  EXPECT_EQ(c->Upsert({{2, "", "", "", {1, 2}}}).code(), StatusCode::kNotSupported);
+  EXPECT_EQ(*c->Count(), 1u);
+  EXPECT_EQ((*c->Search(std::vector<float>{1, 2}, SearchOptions{}))[0].key, 1u);
+}
+
+TEST(StoreTest, ConfigurationMismatchIsRefusedWithBothValues) {
+  TempDir dir;
+  auto store = OpenStore(dir.path());
+  CollectionConfig config = Config(384, Metric::kCos);
+  config.model_id = "all-MiniLM-L6-v2";
+  ASSERT_TRUE(store->CreateCollection("docs", config).ok());
+
+  auto wrong_dims = store->OpenCollection("docs", Config(768, Metric::kCos));
+  ASSERT_FALSE(wrong_dims.ok());
+  EXPECT_EQ(wrong_dims.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_THAT(wrong_dims.status().message(), HasSubstr("dimensions is 384 in the store, 768"));
+
+  CollectionConfig other_model = config;
+  other_model.model_id = "bge-small";
+  auto wrong_model = store->OpenCollection("docs", other_model);
+  ASSERT_FALSE(wrong_model.ok());
+  EXPECT_THAT(wrong_model.status().message(), HasSubstr("all-MiniLM-L6-v2"));
+  EXPECT_THAT(wrong_model.status().message(), HasSubstr("bge-small"));
+
+  CollectionConfig same = config;
+  same.expansion_search = 200;  // a search-time default may differ
+  EXPECT_TRUE(store->OpenCollection("docs", same).ok());
+}
+
+TEST(StoreTest, DropRemovesRecordsAndFilesAndInvalidatesHandles) {
+  TempDir dir;
+  auto store = OpenStore(dir.path());
+  auto c = *store->CreateCollection("docs", Config(2, Metric::kL2sq));
+  ASSERT_TRUE(c->Upsert({{1, "", "", "", {1, 2}}}).ok());
+  ASSERT_TRUE(c->Checkpoint().ok());
+  ASSERT_TRUE(std::filesystem::exists(dir.Join("indexes/1/1.usearch")));
+  ASSERT_TRUE(store->DropCollection("docs").ok());
+  EXPECT_FALSE(std::filesystem::exists(dir.Join("indexes/1")));
+  EXPECT_EQ(c->Count().status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(store->GetCollection("docs").status().code(), StatusCode::kNotFound);
+  // A new collection of the same name starts empty, with a new id.
+  auto again = *store->CreateCollection("docs", Config(2, Metric::kL2sq));
+  EXPECT_EQ(*again->Count(), 0u);
+  EXPECT_EQ((*again->Stats()).id, 2);
+}
+
+TEST(StoreTest, CollectionsAreIsolated) {
+  TempDir dir;
+  auto store = OpenStore(dir.path());
+  auto a = *store->CreateCollection("a", Config(2, Metric::kL2sq));
+  auto b = *store->CreateCollection("b", Config(2, Metric::kL2sq));
+  ASSERT_TRUE(a->Upsert({{1, "", "in a", "", {1, 1}}}).ok());
+  EXPECT_FALSE((*b->Get({1}))[0].has_value());
+  EXPECT_TRUE(b->Search(std::vector<float>{1, 1}, SearchOptions{})->empty());
+  EXPECT_EQ(*b->Delete({1}), 0u);
+  EXPECT_EQ(*a->Count(), 1u);
+}
+
+TEST(StoreTest, StatsReportTheActiveSimdKernel) {
+  TempDir dir;
+  auto store = OpenStore(dir.path());
+  auto c = *store->CreateCollection("docs", Config(64, Metric::kCos));
+  auto stats = c->Stats();
+  ASSERT_TRUE(stats.ok());
+  EXPECT_FALSE(stats->simd_kernel.empty());
+  EXPECT_NE(stats->simd_kernel, "uninitialized");
+  std::printf("[ simd     ] kernel=%s capabilities=%s\n", stats->simd_kernel.c_str(),
+              SimdCapabilities().c_str());
+}
+
+}  // namespace
+}  // namespace quiver
