@@ -85,6 +85,7 @@ Status CollectionImpl::Recover(RecoveryReport* report) {
           entry_.name, CheckpointPath(m.generation), why);
     }
   }
+  const bool repair = !index_ && m.generation > 0;
   if (!index_) QUIVER_RETURN_IF_ERROR(RebuildFromStorage(report));
   report->load_ms = MillisSince(start);
   QUIVER_RETURN_IF_ERROR(crash_point::MaybeCrash("open.after_load"));
@@ -92,7 +93,19 @@ Status CollectionImpl::Recover(RecoveryReport* report) {
   start = std::chrono::steady_clock::now();
   QUIVER_RETURN_IF_ERROR(ReplayChangeLog(report));
   report->replay_ms = MillisSince(start);
-  return crash_point::MaybeCrash("open.after_replay");
+  QUIVER_RETURN_IF_ERROR(crash_point::MaybeCrash("open.after_replay"));
+
+  if (repair && !context_.read_only) {
+    // Replace the unusable file now, so that the next open is cheap again and
+    // the manifest never names a file that cannot be served.
+    std::lock_guard<std::mutex> lock(write_mu_);
+    Status s = CheckpointLocked();
+    if (!s.ok()) {
+      context_.log->Error("collection '{}': could not write a repaired checkpoint: {}", entry_.name,
+                          s.ToString());
+    }
+  }
+  return Status::Ok();
 }
 
 Status CollectionImpl::RemoveLeftoverFiles(RecoveryReport* report) {

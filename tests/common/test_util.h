@@ -57,6 +57,28 @@ inline std::vector<float> ClusteredVectors(std::size_t n, std::size_t dims, std:
   return out;
 }
 
+/// n x dims float32 with a low intrinsic dimension, like real embeddings: each
+/// row is a random mix of `latent` fixed directions plus a little noise.
+inline std::vector<float> LowRankVectors(std::size_t n, std::size_t dims, std::uint32_t seed,
+                                         std::size_t latent = 8) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::mt19937 basis_rng(1234);  // the same directions for base and queries
+  std::vector<float> basis(latent * dims);
+  for (float& b : basis) b = normal(basis_rng);
+  std::vector<float> out(n * dims);
+  std::vector<float> mix(latent);
+  for (std::size_t i = 0; i < n; ++i) {
+    for (float& m : mix) m = normal(rng);
+    for (std::size_t d = 0; d < dims; ++d) {
+      float v = 0.05f * normal(rng);
+      for (std::size_t l = 0; l < latent; ++l) v += mix[l] * basis[l * dims + d];
+      out[i * dims + d] = v;
+    }
+  }
+  return out;
+}
+
 /// Distance as Quiver defines it (lower is closer), computed in double.
 inline double ExactDistance(Metric metric, const float* a, const float* b, std::size_t dims) {
   double dot = 0, aa = 0, bb = 0, l2 = 0;

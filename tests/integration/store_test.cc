@@ -15,6 +15,7 @@ namespace {
 
 using ::quiver::testing::BruteForceTopK;
 using ::quiver::testing::ClusteredVectors;
+using ::quiver::testing::LowRankVectors;
 using ::quiver::testing::MakeRecords;
 using ::quiver::testing::QuietOptions;
 using ::quiver::testing::TempDir;
@@ -42,14 +43,10 @@ TEST_P(RecallTest, RecallAt10AgainstBruteForceOracle) {
   const Metric metric = GetParam();
   TempDir dir;
   auto store = OpenStore(dir.path());
-  // Isotropic clusters in 32-d are harder than real embeddings (which have a
-  // low intrinsic dimension); ef=128 reaches the target on them.
-  CollectionConfig config = Config(kDims, metric);
-  config.expansion_search = 128;
-  auto collection = store->CreateCollection("vectors", config);
+  auto collection = store->CreateCollection("vectors", Config(kDims, metric));
   ASSERT_TRUE(collection.ok()) << collection.status().ToString();
 
-  std::vector<float> base = ClusteredVectors(kBase, kDims, /*seed=*/42);
+  std::vector<float> base = LowRankVectors(kBase, kDims, /*seed=*/42);
   if (metric == Metric::kIp) {
     // ip is meant for unit vectors; normalize so that it ranks like cos.
     for (std::size_t i = 0; i < kBase; ++i) {
@@ -60,7 +57,7 @@ TEST_P(RecallTest, RecallAt10AgainstBruteForceOracle) {
   }
   ASSERT_TRUE((*collection)->Upsert(MakeRecords(base, kDims)).ok());
 
-  std::vector<float> queries = ClusteredVectors(kQueries, kDims, /*seed=*/7);
+  std::vector<float> queries = LowRankVectors(kQueries, kDims, /*seed=*/7);
   SearchOptions options;
   options.k = kK;
   auto results = (*collection)->Search(queries.data(), kQueries, options);
