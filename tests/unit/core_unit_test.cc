@@ -1,0 +1,168 @@
+// Copyright (c) Quiver authors.
+//
+// Unit tests of the small modules: Status, names and validation, checksums,
+// the POSIX Env, and the index checkpoint format.
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "common/test_util.h"
+#include "index/hnsw_index.h"
+#include "quiver/quiver.h"
+#include "util/checksum.h"
+
+namespace quiver {
+namespace {
+
+using ::quiver::testing::ClusteredVectors;
+using ::quiver::testing::TempDir;
+using ::testing::HasSubstr;
+
+TEST(StatusTest, CarriesCodeMessageAndContext) {
+  Status s = Status::InvalidArgument("k: 0; expected 1..10000");
+  EXPECT_FALSE(s.ok());
+  EXPECT_EQ(s.ToString(), "invalid_argument: k: 0; expected 1..10000");
+  EXPECT_EQ(s.WithContext("search").message(), "search: k: 0; expected 1..10000");
+  EXPECT_TRUE(Status::Ok().WithContext("x").ok());
+  Result<int> r = Status::NotFound("gone");
+  EXPECT_EQ(r.status().code(), StatusCode::kNotFound);
+  Result<int> v = 7;
+  EXPECT_EQ(*v, 7);
+}
+
+TEST(NamesTest, MetricAndScalarRoundTrip) {
+  for (Metric m : {Metric::kCos, Metric::kIp, Metric::kL2sq}) {
+    EXPECT_EQ(*ParseMetric(MetricName(m)), m);
+  }
+  for (ScalarKind k : {ScalarKind::kF32, ScalarKind::kF16, ScalarKind::kBF16, ScalarKind::kI8}) {
+    EXPECT_EQ(*ParseScalarKind(ScalarKindName(k)), k);
+  }
+  EXPECT_THAT(ParseMetric("euclidean").status().message(),
+              HasSubstr("'euclidean' is not one of cos, ip, l2sq"));
+  EXPECT_FALSE(ParseScalarKind("f64").ok());
+}
+
+TEST(NamesTest, CollectionNameRules) {
+  EXPECT_TRUE(ValidateCollectionName("docs_v2-en").ok());
+  EXPECT_TRUE(ValidateCollectionName(std::string(64, 'x')).ok());
+  EXPECT_FALSE(ValidateCollectionName(std::string(65, 'x')).ok());
+  EXPECT_FALSE(ValidateCollectionName("").ok());
+  EXPECT_THAT(ValidateCollectionName("../x").message(), HasSubstr("contains '.'"));
+  EXPECT_FALSE(ValidateCollectionName("a;DROP TABLE x").ok());
+  EXPECT_FALSE(ValidateCollectionName(std::string("a\0b", 3)).ok());
+}
+
+TEST(ChecksumTest, StreamingEqualsOneShot) {
+  std::string data(100000, 'q');
+  for (std::size_t i = 0; i < data.size(); ++i) data[i] = static_cast<char>(i * 31);
+  StreamingChecksum streaming;
+  streaming.Update(data.data(), 1000);
+  streaming.Update(data.data() + 1000, data.size() - 1000);
+  EXPECT_EQ(streaming.Digest(), Checksum64(data.data(), data.size()));
+  data[500] ^= 1;
+  EXPECT_NE(streaming.Digest(), Checksum64(data.data(), data.size()));
+}
+
+TEST(PosixEnvTest, WriteSyncRenameListRemove) {
+  TempDir dir;
+  Env* env = Env::Default();
+  ASSERT_TRUE(env->CreateDirs(dir.Join("a/b")).ok());
+  auto file = env->NewWritableFile(dir.Join("a/b/f.tmp"));
+  ASSERT_TRUE(file.ok());
+  ASSERT_TRUE((*file)->Append("hello", 5).ok());
+  ASSERT_TRUE((*file)->Sync().ok());
+  ASSERT_TRUE((*file)->Close().ok());
+  ASSERT_TRUE(env->RenameFile(dir.Join("a/b/f.tmp"), dir.Join("a/b/f")).ok());
+  ASSERT_TRUE(env->SyncDir(dir.Join("a/b")).ok());
+  EXPECT_EQ(*env->FileSize(dir.Join("a/b/f")), 5u);
+  EXPECT_EQ(*env->ListDir(dir.Join("a/b")), std::vector<std::string>{"f"});
+  auto reader = *env->NewSequentialFile(dir.Join("a/b/f"));
+  char buffer[16];
+  std::size_t got = 0;
+  ASSERT_TRUE(reader->Read(sizeof(buffer), buffer, &got).ok());
+  EXPECT_EQ(std::string(buffer, got), "hello");
+  EXPECT_TRUE(env->RemoveFile(dir.Join("a/b/f")).ok());
+  EXPECT_EQ(env->RemoveFile(dir.Join("a/b/f")).code(), StatusCode::kNotFound);
+  EXPECT_EQ(env->NewSequentialFile(dir.Join("missing")).status().code(), StatusCode::kNotFound);
+}
+
+TEST(PosixEnvTest, LockIsExclusiveUntilReleased) {
+  TempDir dir;
+  Env* env = Env::Default();
+  auto first = env->LockFile(dir.Join("LOCK"));
+  ASSERT_TRUE(first.ok());
+  EXPECT_EQ(env->LockFile(dir.Join("LOCK")).status().code(), StatusCode::kBusy);
+  first = Status::Internal("released");  // drops the lock
+  EXPECT_TRUE(env->LockFile(dir.Join("LOCK")).ok());
+}
+
+class CheckpointFormatTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    config_.dimensions = 8;
+    config_.metric = Metric::kL2sq;
+    auto index = index::HnswIndex::Create(config_, 2, 2);
+    ASSERT_TRUE(index.ok());
+    index_ = std::move(index).value();
+    auto vectors = ClusteredVectors(300, 8, 5);
+    std::vector<Key> keys(300);
+    for (Key k = 0; k < 300; ++k) keys[k] = k * 3;
+    ASSERT_TRUE(index_->AddBatch(keys.data(), vectors.data(), keys.size()).ok());
+    auto info = index_->SaveCheckpoint(Env::Default(), path(), identity_);
+    ASSERT_TRUE(info.ok()) << info.status().ToString();
+    info_ = *info;
+  }
+  std::string path() const { return dir_.Join("1.usearch"); }
+  Result<std::unique_ptr<index::HnswIndex>> Load(const index::CheckpointIdentity& id,
+                                                 std::uint64_t checksum) {
+    return index::HnswIndex::LoadCheckpoint(Env::Default(), path(), config_, id, checksum, 2, 2);
+  }
+
+  TempDir dir_;
+  CollectionConfig config_;
+  std::unique_ptr<index::HnswIndex> index_;
+  index::CheckpointIdentity identity_{7, 1, 300};
+  index::CheckpointInfo info_;
+};
+
+TEST_F(CheckpointFormatTest, RoundTripsKeysAndVectors) {
+  EXPECT_EQ(info_.vector_count, 300u);
+  EXPECT_EQ(info_.file_bytes, std::filesystem::file_size(path()));
+  auto loaded = Load(identity_, info_.checksum);
+  ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
+  EXPECT_EQ((*loaded)->Keys(), index_->Keys());
+  std::vector<float> a(8), b(8);
+  ASSERT_TRUE(index_->GetVector(42, a.data()));
+  ASSERT_TRUE((*loaded)->GetVector(42, b.data()));
+  EXPECT_EQ(a, b);
+}
+
+TEST_F(CheckpointFormatTest, RejectsWrongIdentityOrChecksum) {
+  EXPECT_THAT(Load({8, 1, 300}, info_.checksum).status().message(), HasSubstr("foreign"));
+  EXPECT_THAT(Load({7, 2, 300}, info_.checksum).status().message(), HasSubstr("foreign"));
+  EXPECT_THAT(Load(identity_, info_.checksum + 1).status().message(),
+              HasSubstr("differs from the manifest"));
+}
+
+TEST_F(CheckpointFormatTest, RejectsEveryTruncation) {
+  const auto size = std::filesystem::file_size(path());
+  for (std::uintmax_t cut : {std::uintmax_t{0}, std::uintmax_t{10}, size / 2, size - 1}) {
+    std::filesystem::resize_file(path(), cut);
+    auto loaded = Load(identity_, info_.checksum);
+    EXPECT_EQ(loaded.status().code(), StatusCode::kCorruption) << "cut at " << cut;
+  }
+}
+
+TEST_F(CheckpointFormatTest, RejectsAnIndexOfAnotherShape) {
+  CollectionConfig other = config_;
+  other.metric = Metric::kCos;
+  auto loaded = index::HnswIndex::LoadCheckpoint(Env::Default(), path(), other, identity_,
+                                                 info_.checksum, 2, 2);
+  EXPECT_EQ(loaded.status().code(), StatusCode::kCorruption);
+  EXPECT_THAT(loaded.status().message(), HasSubstr("metric"));
+}
+
+}  // namespace
+}  // namespace quiver
