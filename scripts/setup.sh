@@ -93,5 +93,51 @@ install_usearch() {
   log "usearch $USEARCH_VERSION installed in $dest ($(grep -c '1$' "$dest/numkong/nk_probes.h") ISA targets enabled)"
 }
 
+# swagger-ui-dist (npm): the /docs page of `quiver serve`, served locally.
+SWAGGER_UI_VERSION=5.17.14
+# `npm view swagger-ui-dist@5.17.14 dist.integrity`; the tarball must match it.
+SWAGGER_UI_INTEGRITY='sha512-CVbSfaLpstV65OnSjbXfVd6Sta3q3F7Cj/yYuvHMp1P90LztOLs6PfUnKEVAeiIVQt9u2SaPwv0LiH/OyMjHRw=='
+
+install_swagger_ui() {
+  # The /docs page of `quiver serve` renders openapi.json with swagger-ui-dist,
+  # served from this directory (never from a CDN).
+  dest=third_party/swagger-ui
+  stamp="$dest/.quiver-installed-$SWAGGER_UI_VERSION"
+  if [ -f "$stamp" ]; then
+    log "swagger-ui-dist $SWAGGER_UI_VERSION: present in $dest"
+    return 0
+  fi
+
+  log "fetching swagger-ui-dist@$SWAGGER_UI_VERSION from the npm registry"
+  work=$(mktemp -d)
+  trap 'rm -rf "$work"' RETURN
+  (cd "$work" && npm pack --silent "swagger-ui-dist@$SWAGGER_UI_VERSION" >/dev/null 2>"$work/npm.err") || {
+    cat "$work/npm.err" >&2
+    log "npm pack failed"
+    exit 1
+  }
+  tarball="$work/swagger-ui-dist-$SWAGGER_UI_VERSION.tgz"
+  actual="sha512-$(openssl dgst -sha512 -binary "$tarball" 2>/dev/null | base64 -w0 ||
+    sha512sum "$tarball" | cut -d' ' -f1 | xxd -r -p | base64 -w0)"
+  if [ "$actual" != "$SWAGGER_UI_INTEGRITY" ]; then
+    log "integrity mismatch for swagger-ui-dist-$SWAGGER_UI_VERSION.tgz"
+    log "  expected $SWAGGER_UI_INTEGRITY"
+    log "  actual   $actual"
+    exit 1
+  fi
+  log "integrity verified ($SWAGGER_UI_INTEGRITY)"
+
+  rm -rf "$dest"
+  mkdir -p "$dest"
+  # Only what the /docs page loads, plus the licence and version record.
+  tar -xzf "$tarball" -C "$dest" --strip-components=1 package/swagger-ui-bundle.js \
+    package/swagger-ui.css package/favicon-32x32.png package/LICENSE package/package.json
+  test -f "$dest/swagger-ui-bundle.js"
+  test -f "$dest/swagger-ui.css"
+  touch "$stamp"
+  log "swagger-ui-dist $SWAGGER_UI_VERSION installed in $dest"
+}
+
 # Further installers (web assets, etc.) go above this line as functions.
 install_usearch
+install_swagger_ui
