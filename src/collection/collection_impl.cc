@@ -478,14 +478,18 @@ Status CollectionImpl::CheckpointLocked() {
 
   // 1. Serialize into the temporary file, with its checksum footer, and fsync.
   QUIVER_RETURN_IF_ERROR(crash_point::MaybeCrash("checkpoint.before_write"));
-  auto saved = index_->SaveCheckpoint(env, tmp_path, identity);
-  if (!saved.ok()) {
+  auto fail = [&](const Status& s, bool latch) {
     (void)env->RemoveFile(tmp_path);
-    // A failed fsync may have dropped dirty pages: never trust or retry that
-    // file (the "fsyncgate" lesson); other failures leave nothing behind.
-    if (saved.status().message().find("fsync") != std::string::npos) Latch(saved.status());
-    return saved.status().WithContext("checkpoint of '" + entry_.name + "'");
-  }
+    if (latch) Latch(s);
+    return s.WithContext("checkpoint of '" + entry_.name + "'");
+  };
+  QUIVER_ASSIGN_OR_RETURN(auto file, env->NewWritableFile(tmp_path));
+  auto saved = index_->SaveCheckpoint(file.get(), identity);
+  if (!saved.ok()) return fail(saved.status(), /*latch=*/false);
+  // A failed fsync may have dropped dirty pages while reporting them written:
+  // never retry it and trust the file (the PostgreSQL "fsyncgate" lesson).
+  if (Status s = file->Sync(); !s.ok()) return fail(s, /*latch=*/true);
+  if (Status s = file->Close(); !s.ok()) return fail(s, /*latch=*/true);
   QUIVER_RETURN_IF_ERROR(crash_point::MaybeCrash("checkpoint.after_sync"));
 
   // 2. Rename into place and make the rename durable.

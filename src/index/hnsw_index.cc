@@ -410,9 +410,8 @@ Status HnswIndex::SearchExact(const float* query, std::size_t k, std::vector<Mat
   return RunSearch(*impl_, query, k, /*exact=*/true, out);
 }
 
-Result<CheckpointInfo> HnswIndex::SaveCheckpoint(Env* env, const std::string& path,
+Result<CheckpointInfo> HnswIndex::SaveCheckpoint(WritableFile* file,
                                                  const CheckpointIdentity& identity) const {
-  QUIVER_ASSIGN_OR_RETURN(auto file, env->NewWritableFile(path));
   std::shared_lock<std::shared_mutex> lock(impl_->mu);
 
   // Buffer USearch's many small writes into 1 MiB appends.
@@ -459,8 +458,6 @@ Result<CheckpointInfo> HnswIndex::SaveCheckpoint(Env* env, const std::string& pa
   unsigned char footer_bytes[kFooterBytes];
   EncodeFooter(footer, footer_bytes);
   QUIVER_RETURN_IF_ERROR(file->Append(footer_bytes, kFooterBytes));
-  QUIVER_RETURN_IF_ERROR(file->Sync());
-  QUIVER_RETURN_IF_ERROR(file->Close());
 
   CheckpointInfo info;
   info.checksum = footer.payload_checksum;

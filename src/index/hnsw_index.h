@@ -101,9 +101,9 @@ class HnswIndex {
   /// Exact nearest keys by brute force.
   Status SearchExact(const float* query, std::size_t k, std::vector<Match>* out) const;
 
-  /// Writes the checkpoint file at `path` (normally a ".tmp" name): payload,
-  /// footer, fsync, close. The caller renames it into place.
-  Result<CheckpointInfo> SaveCheckpoint(Env* env, const std::string& path,
+  /// Writes the checkpoint (payload, then footer) to `file`, which the caller
+  /// opened (normally on a ".tmp" name) and then syncs, closes and renames.
+  Result<CheckpointInfo> SaveCheckpoint(WritableFile* file,
                                         const CheckpointIdentity& identity) const;
 
   /// Live vectors.

@@ -110,8 +110,10 @@ class CheckpointFormatTest : public ::testing::Test {
     std::vector<Key> keys(300);
     for (Key k = 0; k < 300; ++k) keys[k] = k * 3;
     ASSERT_TRUE(index_->AddBatch(keys.data(), vectors.data(), keys.size()).ok());
-    auto info = index_->SaveCheckpoint(Env::Default(), path(), identity_);
+    auto file = *Env::Default()->NewWritableFile(path());
+    auto info = index_->SaveCheckpoint(file.get(), identity_);
     ASSERT_TRUE(info.ok()) << info.status().ToString();
+    ASSERT_TRUE(file->Close().ok());
     info_ = *info;
   }
   std::string path() const { return dir_.Join("1.usearch"); }
