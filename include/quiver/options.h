@@ -99,6 +99,11 @@ struct StoreOptions {
   /// whole index (about the index's size in bytes written and fsynced); while it
   /// runs, writes to that collection wait and searches continue. Default 100000.
   std::uint64_t checkpoint_every_changes = 100000;
+  /// Checkpoint a collection that has unsaved changes once its oldest unsaved
+  /// change is this many seconds old (0 = never by time). A background thread
+  /// checks once a second. Bounds the replay work of the next open after a
+  /// crash for slowly-written collections. Default 300.
+  std::uint32_t checkpoint_interval_seconds = 300;
   /// Checkpoint every collection with unsaved changes when the store closes. Default true.
   bool checkpoint_on_close = true;
   /// Number of concurrent searches per collection that can run without waiting

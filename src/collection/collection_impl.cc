@@ -151,7 +151,7 @@ Status CollectionImpl::RebuildFromStorage(RecoveryReport* report) {
   report->vectors_loaded = index_->size();
   report->rebuilt = true;
   if (index_->size() > 0 || entry_.manifest.generation > 0) {
-    changes_since_checkpoint_ = std::max<std::uint64_t>(1, index_->size());
+    MarkDirty(std::max<std::uint64_t>(1, index_->size()));
   }
   return Status::Ok();
 }
@@ -176,7 +176,7 @@ Status CollectionImpl::ReplayChangeLog(RecoveryReport* report) {
   QUIVER_RETURN_IF_ERROR(index_->AddBatch(upsert_keys.data(), vectors.data(), upsert_keys.size()));
   applied_seq_ = last_seq;
   report->changes_replayed = changes.size();
-  changes_since_checkpoint_ += changes.size();
+  if (!changes.empty()) MarkDirty(changes.size());
   return Status::Ok();
 }
 
@@ -309,8 +309,21 @@ Status CollectionImpl::ApplyUpserts(const std::vector<Record>& records,
   return AfterWrite(records.size());
 }
 
+void CollectionImpl::MarkDirty(std::uint64_t changes) {
+  if (changes_since_checkpoint_.fetch_add(changes) == 0) {
+    dirty_since_ns_ = std::chrono::steady_clock::now().time_since_epoch().count();
+  }
+}
+
+bool CollectionImpl::DirtyFor(std::chrono::steady_clock::duration age) const {
+  const std::int64_t since = dirty_since_ns_;
+  if (since == 0 || changes_since_checkpoint_ == 0) return false;
+  const std::int64_t now = std::chrono::steady_clock::now().time_since_epoch().count();
+  return now - since >= std::chrono::duration_cast<std::chrono::nanoseconds>(age).count();
+}
+
 Status CollectionImpl::AfterWrite(std::uint64_t changes) {
-  changes_since_checkpoint_ += changes;
+  MarkDirty(changes);
   const std::uint64_t every = context_.checkpoint_every_changes;
   if (every > 0 && changes_since_checkpoint_ >= every) {
     // The write is already acknowledged by SQLite; a failed checkpoint only
@@ -518,6 +531,7 @@ Status CollectionImpl::CheckpointLocked() {
   const storage::Manifest previous = entry_.manifest;
   entry_.manifest = next;
   changes_since_checkpoint_ = 0;
+  dirty_since_ns_ = 0;
   QUIVER_RETURN_IF_ERROR(crash_point::MaybeCrash("checkpoint.after_manifest"));
 
   // 4. Only now is the old generation garbage, and the log it covered.

@@ -9,6 +9,7 @@
 #define QUIVER_COLLECTION_COLLECTION_IMPL_H_
 
 #include <atomic>
+#include <chrono>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -73,6 +74,8 @@ class CollectionImpl final : public Collection {
 
   /// True if changes were applied since the last checkpoint.
   bool dirty() const;
+  /// True if the oldest change not yet checkpointed is older than `age`.
+  bool DirtyFor(std::chrono::steady_clock::duration age) const;
   /// Called by Store: every later call fails with NotFound / FailedPrecondition.
   /// Waits for a write in progress to finish.
   void MarkDropped();
@@ -95,6 +98,8 @@ class CollectionImpl final : public Collection {
   Status ApplyUpserts(const std::vector<Record>& records, const std::vector<Key>& keys,
                       std::uint64_t last_seq);
   Status AfterWrite(std::uint64_t changes);
+  /// Counts `changes` more unsaved changes and remembers when the first one came.
+  void MarkDirty(std::uint64_t changes);
   Status CheckpointLocked();
   void Latch(const Status& cause);
 
@@ -108,6 +113,8 @@ class CollectionImpl final : public Collection {
   mutable std::mutex write_mu_;
   std::atomic<std::uint64_t> applied_seq_{0};
   std::atomic<std::uint64_t> changes_since_checkpoint_{0};
+  /// steady_clock time (ns since epoch) of the first unsaved change; 0 = clean.
+  std::atomic<std::int64_t> dirty_since_ns_{0};
   std::atomic<double> last_checkpoint_ms_{0};
   std::atomic<bool> dropped_{false};
   std::atomic<bool> closed_{false};

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <condition_variable>
 #include <map>
 #include <mutex>
 #include <thread>
@@ -98,6 +99,9 @@ class StoreImpl final : public Store {
           name, report.vectors_loaded, report.rebuilt ? "rebuilt from SQLite" : "loaded",
           report.load_ms, report.changes_replayed, report.replay_ms, report.files_removed);
       collections_.emplace(name, std::move(collection).value());
+    }
+    if (!options_.read_only && options_.checkpoint_interval_seconds > 0) {
+      checkpointer_ = std::thread([this] { CheckpointByTime(); });
     }
     log_.Info("opened store {}{} with {} collections in {:.0f} ms (SIMD: {})", dir_,
               options_.read_only ? " read-only" : "", collections_.size(), MillisSince(start),
@@ -203,6 +207,12 @@ class StoreImpl final : public Store {
   }
 
   Status Close() override {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stopping_ = true;
+    }
+    stop_cv_.notify_all();
+    if (checkpointer_.joinable()) checkpointer_.join();
     std::lock_guard<std::mutex> lock(mu_);
     if (closed_) return Status::Ok();
     closed_ = true;
@@ -233,6 +243,28 @@ class StoreImpl final : public Store {
   const std::string& dir() const override { return dir_; }
 
  private:
+  /// Background thread: checkpoints collections whose oldest unsaved change is
+  /// older than checkpoint_interval_seconds. Wakes once a second.
+  void CheckpointByTime() {
+    const auto interval = std::chrono::seconds(options_.checkpoint_interval_seconds);
+    std::unique_lock<std::mutex> lock(mu_);
+    while (!stopping_) {
+      stop_cv_.wait_for(lock, std::chrono::seconds(1), [this] { return stopping_; });
+      if (stopping_) break;
+      std::vector<std::shared_ptr<CollectionImpl>> due;
+      for (auto& [name, c] : collections_) {
+        if (c->DirtyFor(interval)) due.push_back(c);
+      }
+      lock.unlock();
+      for (auto& c : due) {
+        Status s = c->Checkpoint();
+        if (!s.ok())
+          log_.Error("collection '{}': timed checkpoint failed: {}", c->name(), s.ToString());
+      }
+      lock.lock();
+    }
+  }
+
   Status CheckOpen() const {
     return closed_ ? Status::FailedPrecondition("the store " + dir_ + " is closed") : Status::Ok();
   }
@@ -288,6 +320,9 @@ class StoreImpl final : public Store {
   std::mutex mu_;  // guards collections_ and closed_
   std::map<std::string, std::shared_ptr<CollectionImpl>> collections_;
   bool closed_ = false;
+  bool stopping_ = false;  // guarded by mu_; ends the checkpointer thread
+  std::condition_variable stop_cv_;
+  std::thread checkpointer_;
 };
 
 }  // namespace

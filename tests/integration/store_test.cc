@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <set>
+#include <thread>
 
 #include "common/test_util.h"
 #include "quiver/quiver.h"
@@ -289,6 +290,49 @@ TEST(StoreTest, StatsReportTheActiveSimdKernel) {
   EXPECT_NE(stats->simd_kernel, "uninitialized");
   std::printf("[ simd     ] kernel=%s capabilities=%s\n", stats->simd_kernel.c_str(),
               SimdCapabilities().c_str());
+}
+
+}  // namespace
+}  // namespace quiver
+
+namespace quiver {
+namespace {
+
+TEST(CheckpointPolicyTest, DirtyCollectionIsCheckpointedAfterTheInterval) {
+  testing::TempDir dir;
+  StoreOptions options = testing::QuietOptions();
+  options.checkpoint_interval_seconds = 1;
+  options.checkpoint_every_changes = 0;
+  auto store = std::move(Store::Open(dir.path(), options)).value();
+  CollectionConfig config;
+  config.dimensions = 2;
+  auto c = *store->CreateCollection("docs", config);
+  ASSERT_TRUE(c->Upsert({{1, "", "", "", {1, 2}}}).ok());
+  EXPECT_EQ(c->Stats()->checkpoint_generation, 0u);
+  EXPECT_EQ(c->Stats()->change_log_length, 1u);
+  for (int i = 0; i < 50 && c->Stats()->checkpoint_generation == 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_EQ(c->Stats()->checkpoint_generation, 1u);
+  EXPECT_EQ(c->Stats()->change_log_length, 0u);
+}
+
+TEST(CheckpointPolicyTest, EveryNChangesCheckpointsAndTrimsTheLog) {
+  testing::TempDir dir;
+  StoreOptions options = testing::QuietOptions();
+  options.checkpoint_every_changes = 100;
+  auto store = std::move(Store::Open(dir.path(), options)).value();
+  CollectionConfig config;
+  config.dimensions = 4;
+  auto c = *store->CreateCollection("docs", config);
+  auto vectors = testing::ClusteredVectors(250, 4, 3);
+  for (Key first = 0; first < 250; first += 50) {
+    std::vector<float> part(vectors.begin() + first * 4, vectors.begin() + (first + 50) * 4);
+    ASSERT_TRUE(c->Upsert(testing::MakeRecords(part, 4, first)).ok());
+  }
+  auto stats = *c->Stats();
+  EXPECT_EQ(stats.checkpoint_generation, 2u) << "after 100 and 200 changes";
+  EXPECT_EQ(stats.change_log_length, 50u) << "the log never grows past the policy";
 }
 
 }  // namespace
