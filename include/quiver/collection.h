@@ -8,6 +8,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -56,6 +57,18 @@ struct VerifyReport {
   bool clean() const { return problems.empty(); }
 };
 
+/// Index parameters a rebuild may change. Dimensions, metric and model tag
+/// never change: they describe the embeddings themselves.
+struct RebuildOptions {
+  std::optional<ScalarKind> scalar;
+  std::optional<std::uint32_t> connectivity;
+  std::optional<std::uint32_t> expansion_add;
+  std::optional<std::uint32_t> expansion_search;
+  /// Called from the rebuilding thread with (vectors indexed, total) about
+  /// every 1% of the work. May be empty.
+  std::function<void(std::uint64_t done, std::uint64_t total)> progress;
+};
+
 /// Handle to a collection. Obtained from Store; shares ownership with the
 /// store, so a handle stays valid (as an object) even after the collection is
 /// dropped or the store closed; it then fails every call with NotFound or
@@ -70,7 +83,7 @@ class Collection {
 
   /// The collection's name and its configuration (fixed at creation).
   virtual const std::string& name() const = 0;
-  virtual const CollectionConfig& config() const = 0;
+  virtual CollectionConfig config() const = 0;
 
   /// Inserts or replaces a batch of records, atomically. The whole batch is
   /// validated first (dimensions, finite values, metadata is a JSON object,
@@ -123,6 +136,14 @@ class Collection {
   /// IOError leaves the previous checkpoint in place and latches the collection
   /// read-only until the store is reopened.
   virtual Status Checkpoint() = 0;
+
+  /// Builds a new index from the embeddings in SQLite, with the parameters in
+  /// `options` replacing the collection's, writes its checkpoint, and swaps it
+  /// in atomically (configuration and manifest in one SQLite transaction).
+  /// Searches keep using the old index until the swap; writes wait. A crash
+  /// before the swap leaves the old index and configuration in charge.
+  /// InvalidArgument for out-of-range parameters.
+  virtual Status Rebuild(const RebuildOptions& options) = 0;
 
   /// Checks that the live keys in SQLite equal the keys in the index (I7), that
   /// every stored embedding has the collection's dimensions, and that the

@@ -72,6 +72,15 @@ class Store {
   /// Checkpoints every collection with unsaved changes.
   virtual Status Checkpoint() = 0;
 
+  /// Writes a consistent copy of the store into `dest_dir` while the store
+  /// stays in use: the checkpoint files the manifests name first, then the
+  /// database through SQLite's online backup API, with checkpoints held off in
+  /// between so that the copy's manifests name exactly the copied files. The
+  /// copy holds every record committed before Backup began, opens as a normal
+  /// store, and passes Verify. `dest_dir` must not exist or be empty
+  /// (AlreadyExists otherwise). Cost: reads and writes the store's size once.
+  virtual Status Backup(const std::string& dest_dir) = 0;
+
   /// Checkpoints (if StoreOptions::checkpoint_on_close) and releases the LOCK.
   /// Later calls on the store or its collections fail with FailedPrecondition.
   /// Idempotent. The destructor calls it and logs a failure.

@@ -40,7 +40,7 @@ std::size_t FirstNonFinite(const float* v, std::size_t n) {
 }  // namespace
 
 CollectionImpl::CollectionImpl(const CollectionContext& context, storage::CatalogEntry entry)
-    : context_(context), entry_(std::move(entry)) {}
+    : context_(context), dimensions_(entry.config.dimensions), entry_(std::move(entry)) {}
 
 std::string CollectionImpl::CheckpointPath(std::uint64_t generation) const {
   return context_.index_dir + "/" + std::to_string(generation) + ".usearch";
@@ -71,9 +71,9 @@ Status CollectionImpl::Recover(RecoveryReport* report) {
                                                    entry_.config, identity, m.checksum,
                                                    context_.search_threads, context_.add_threads);
     if (loaded.ok() && (*loaded)->size() == m.vector_count) {
-      index_ = std::move(loaded).value();
+      index_ = std::shared_ptr<index::HnswIndex>(std::move(loaded).value());
       applied_seq_ = m.applied_seq;
-      report->vectors_loaded = index_->size();
+      report->vectors_loaded = m.vector_count;
     } else {
       const std::string why = loaded.ok() ? "it holds " + std::to_string((*loaded)->size()) +
                                                 " vectors, the manifest says " +
@@ -85,8 +85,8 @@ Status CollectionImpl::Recover(RecoveryReport* report) {
           entry_.name, CheckpointPath(m.generation), why);
     }
   }
-  const bool repair = !index_ && m.generation > 0;
-  if (!index_) QUIVER_RETURN_IF_ERROR(RebuildFromStorage(report));
+  const bool repair = !index_.load() && m.generation > 0;
+  if (!index_.load()) QUIVER_RETURN_IF_ERROR(RebuildFromStorage(report));
   report->load_ms = MillisSince(start);
   QUIVER_RETURN_IF_ERROR(crash_point::MaybeCrash("open.after_load"));
 
@@ -124,43 +124,62 @@ Status CollectionImpl::RemoveLeftoverFiles(RecoveryReport* report) {
   return Status::Ok();
 }
 
-Status CollectionImpl::RebuildFromStorage(RecoveryReport* report) {
-  QUIVER_ASSIGN_OR_RETURN(index_, index::HnswIndex::Create(entry_.config, context_.search_threads,
-                                                           context_.add_threads));
+Result<std::shared_ptr<index::HnswIndex>> CollectionImpl::BuildFromStorage(
+    const CollectionConfig& config, std::uint64_t* snapshot_seq,
+    const std::function<void(std::uint64_t, std::uint64_t)>& progress) {
+  QUIVER_ASSIGN_OR_RETURN(
+      std::shared_ptr<index::HnswIndex> index,
+      index::HnswIndex::Create(config, context_.search_threads, context_.add_threads));
+  std::uint64_t total = 0;
+  if (progress) {
+    QUIVER_ASSIGN_OR_RETURN(total, context_.db->CountRecords(entry_.id));
+  }
   std::vector<Key> keys;
   std::vector<float> vectors;
-  const std::size_t dims = entry_.config.dimensions;
+  const std::size_t dims = config.dimensions;
+  std::uint64_t done = 0, reported = 0;
   auto flush = [&]() -> Status {
-    Status s = index_->AddBatch(keys.data(), vectors.data(), keys.size());
+    Status s = index->AddBatch(keys.data(), vectors.data(), keys.size());
+    done += keys.size();
     keys.clear();
     vectors.clear();
+    if (progress && (done - reported) * 100 >= total) {
+      progress(done, total);
+      reported = done;
+    }
     return s;
   };
-  std::uint64_t snapshot_seq = 0;
   QUIVER_RETURN_IF_ERROR(context_.db->ScanEmbeddings(
-      entry_.id, entry_.config.dimensions,
+      entry_.id, config.dimensions,
       [&](Key key, const float* embedding) -> Status {
         keys.push_back(key);
         vectors.insert(vectors.end(), embedding, embedding + dims);
         return keys.size() >= kRebuildBatch ? flush() : Status::Ok();
       },
-      &snapshot_seq));
+      snapshot_seq));
   QUIVER_RETURN_IF_ERROR(flush());
+  if (progress && reported != done) progress(done, total);
+  return index;
+}
+
+Status CollectionImpl::RebuildFromStorage(RecoveryReport* report) {
+  std::uint64_t snapshot_seq = 0;
+  QUIVER_ASSIGN_OR_RETURN(auto index, BuildFromStorage(entry_.config, &snapshot_seq, nullptr));
   // The scan saw every change up to snapshot_seq; later ones are replayed.
   applied_seq_ = snapshot_seq;
-  report->vectors_loaded = index_->size();
+  report->vectors_loaded = index->size();
   report->rebuilt = true;
-  if (index_->size() > 0 || entry_.manifest.generation > 0) {
-    MarkDirty(std::max<std::uint64_t>(1, index_->size()));
+  if (index->size() > 0 || entry_.manifest.generation > 0) {
+    MarkDirty(std::max<std::uint64_t>(1, index->size()));
   }
+  index_ = std::move(index);
   return Status::Ok();
 }
 
 Status CollectionImpl::ReplayChangeLog(RecoveryReport* report) {
   std::uint64_t last_seq = 0;
   QUIVER_ASSIGN_OR_RETURN(
-      auto changes,
-      context_.db->ChangesSince(entry_.id, entry_.config.dimensions, applied_seq_, &last_seq));
+      auto changes, context_.db->ChangesSince(entry_.id, dimensions_, applied_seq_, &last_seq));
   std::vector<Key> upsert_keys;
   std::vector<float> vectors;
   std::vector<Key> delete_keys;
@@ -172,8 +191,9 @@ Status CollectionImpl::ReplayChangeLog(RecoveryReport* report) {
       delete_keys.push_back(change.key);
     }
   }
-  QUIVER_RETURN_IF_ERROR(index_->Remove(delete_keys.data(), delete_keys.size()));
-  QUIVER_RETURN_IF_ERROR(index_->AddBatch(upsert_keys.data(), vectors.data(), upsert_keys.size()));
+  auto index = index_.load();
+  QUIVER_RETURN_IF_ERROR(index->Remove(delete_keys.data(), delete_keys.size()));
+  QUIVER_RETURN_IF_ERROR(index->AddBatch(upsert_keys.data(), vectors.data(), upsert_keys.size()));
   applied_seq_ = last_seq;
   report->changes_replayed = changes.size();
   if (!changes.empty()) MarkDirty(changes.size());
@@ -216,7 +236,7 @@ Status CollectionImpl::ValidateBatch(const std::vector<Record>& records, bool ch
                                    " in one batch; expected at most " +
                                    std::to_string(kMaxBatchSize));
   }
-  const std::size_t dims = entry_.config.dimensions;
+  const std::size_t dims = dimensions_;
   std::unordered_set<Key> keys;
   std::unordered_set<std::string_view> ids;
   for (std::size_t i = 0; i < records.size(); ++i) {
@@ -277,7 +297,7 @@ Status CollectionImpl::ValidateQueries(const float* queries, std::size_t num_que
   if (num_queries == 0 || queries == nullptr) {
     return Status::InvalidArgument("queries: none given; expected at least one query vector");
   }
-  const std::size_t dims = entry_.config.dimensions;
+  const std::size_t dims = dimensions_;
   for (std::size_t q = 0; q < num_queries; ++q) {
     std::size_t bad = FirstNonFinite(queries + q * dims, dims);
     if (bad < dims) {
@@ -292,12 +312,12 @@ Status CollectionImpl::ValidateQueries(const float* queries, std::size_t num_que
 
 Status CollectionImpl::ApplyUpserts(const std::vector<Record>& records,
                                     const std::vector<Key>& keys, std::uint64_t last_seq) {
-  const std::size_t dims = entry_.config.dimensions;
+  const std::size_t dims = dimensions_;
   std::vector<float> vectors(records.size() * dims);
   for (std::size_t i = 0; i < records.size(); ++i) {
     std::copy(records[i].embedding.begin(), records[i].embedding.end(), vectors.begin() + i * dims);
   }
-  Status s = index_->AddBatch(keys.data(), vectors.data(), keys.size());
+  Status s = index_.load()->AddBatch(keys.data(), vectors.data(), keys.size());
   if (!s.ok()) {
     // The batch is committed (durable) but the in-memory index missed it.
     // Reopening replays the change log and repairs the index.
@@ -342,7 +362,7 @@ Status CollectionImpl::Upsert(const std::vector<Record>& records) {
   std::lock_guard<std::mutex> lock(write_mu_);
   QUIVER_RETURN_IF_ERROR(CheckUsable(/*write=*/true));
   QUIVER_ASSIGN_OR_RETURN(auto written,
-                          context_.db->UpsertRecords(entry_.id, entry_.config.dimensions, records));
+                          context_.db->UpsertRecords(entry_.id, dimensions_, records));
   std::vector<Key> keys(records.size());
   std::transform(records.begin(), records.end(), keys.begin(),
                  [](const Record& r) { return r.key; });
@@ -355,8 +375,8 @@ Result<std::vector<Key>> CollectionImpl::Insert(const std::vector<Record>& recor
   std::lock_guard<std::mutex> lock(write_mu_);
   QUIVER_RETURN_IF_ERROR(CheckUsable(/*write=*/true));
   std::vector<Key> keys;
-  QUIVER_ASSIGN_OR_RETURN(auto written, context_.db->AppendRecords(
-                                            entry_.id, entry_.config.dimensions, records, &keys));
+  QUIVER_ASSIGN_OR_RETURN(auto written,
+                          context_.db->AppendRecords(entry_.id, dimensions_, records, &keys));
   QUIVER_RETURN_IF_ERROR(ApplyUpserts(records, keys, written.last_seq));
   return keys;
 }
@@ -372,7 +392,7 @@ Result<std::size_t> CollectionImpl::Delete(const std::vector<Key>& keys) {
   QUIVER_RETURN_IF_ERROR(CheckUsable(/*write=*/true));
   QUIVER_ASSIGN_OR_RETURN(auto written, context_.db->DeleteRecords(entry_.id, keys));
   if (written.changed == 0) return std::size_t{0};
-  Status s = index_->Remove(keys.data(), keys.size());
+  Status s = index_.load()->Remove(keys.data(), keys.size());
   if (!s.ok()) {
     Latch(s.WithContext("applying a committed delete to the index"));
     return Status::Internal("the delete is committed, but the index could not apply it (" +
@@ -404,12 +424,13 @@ Result<std::vector<std::vector<Match>>> CollectionImpl::Search(const float* quer
     return Status::InvalidArgument("expansion_search: " + std::to_string(options.expansion_search) +
                                    "; expected 0.." + std::to_string(kMaxExpansionSearch));
   }
-  const std::size_t dims = entry_.config.dimensions;
+  const std::size_t dims = dimensions_;
   std::vector<std::vector<Match>> results(num_queries);
   std::vector<bool> found;
+  const auto index = index_.load();
   for (std::size_t q = 0; q < num_queries; ++q) {
     QUIVER_RETURN_IF_ERROR(
-        index_->Search(queries + q * dims, options.k, options.expansion_search, &results[q]));
+        index->Search(queries + q * dims, options.k, options.expansion_search, &results[q]));
     if (!options.include_text && !options.include_metadata) continue;
     QUIVER_RETURN_IF_ERROR(context_.db->FillMatches(entry_.id, &results[q], options.include_text,
                                                     options.include_metadata, &found));
@@ -431,9 +452,9 @@ Result<std::vector<std::vector<Match>>> CollectionImpl::SearchExact(const float*
   QUIVER_RETURN_IF_ERROR(CheckUsable(/*write=*/false));
   QUIVER_RETURN_IF_ERROR(ValidateQueries(queries, num_queries, k));
   std::vector<std::vector<Match>> results(num_queries);
+  const auto index = index_.load();
   for (std::size_t q = 0; q < num_queries; ++q) {
-    QUIVER_RETURN_IF_ERROR(
-        index_->SearchExact(queries + q * entry_.config.dimensions, k, &results[q]));
+    QUIVER_RETURN_IF_ERROR(index->SearchExact(queries + q * dimensions_, k, &results[q]));
   }
   return results;
 }
@@ -448,11 +469,12 @@ Result<CollectionStats> CollectionImpl::Stats() {
   CollectionStats stats;
   stats.name = entry_.name;
   stats.id = entry_.id;
-  stats.config = entry_.config;
+  stats.config = config();
   QUIVER_ASSIGN_OR_RETURN(stats.records, context_.db->CountRecords(entry_.id));
   QUIVER_ASSIGN_OR_RETURN(stats.change_log_length, context_.db->ChangeLogLength(entry_.id));
-  stats.index_vectors = index_->size();
-  stats.index_memory_bytes = index_->memory_bytes();
+  const auto index = index_.load();
+  stats.index_vectors = index->size();
+  stats.index_memory_bytes = index->memory_bytes();
   stats.applied_seq = applied_seq_;
   {
     std::lock_guard<std::mutex> lock(write_mu_);
@@ -461,7 +483,7 @@ Result<CollectionStats> CollectionImpl::Stats() {
     stats.checkpoint_bytes = entry_.manifest.file_bytes;
   }
   stats.last_checkpoint_ms = last_checkpoint_ms_;
-  stats.simd_kernel = index_->simd_kernel();
+  stats.simd_kernel = index->simd_kernel();
   std::lock_guard<std::mutex> lock(fatal_mu_);
   stats.fatal_error = fatal_error_;
   return stats;
@@ -478,8 +500,11 @@ Status CollectionImpl::Checkpoint() {
   return CheckpointLocked();
 }
 
-Status CollectionImpl::CheckpointLocked() {
-  if (changes_since_checkpoint_ == 0) return Status::Ok();
+Status CollectionImpl::CheckpointLocked(const CollectionConfig* new_config) {
+  if (changes_since_checkpoint_ == 0 && new_config == nullptr) return Status::Ok();
+  std::shared_lock<std::shared_mutex> gate;
+  if (context_.checkpoint_gate)
+    gate = std::shared_lock<std::shared_mutex>(*context_.checkpoint_gate);
   const auto start = std::chrono::steady_clock::now();
   Env* env = context_.env;
   storage::Manifest next = entry_.manifest;
@@ -497,7 +522,7 @@ Status CollectionImpl::CheckpointLocked() {
     return s.WithContext("checkpoint of '" + entry_.name + "'");
   };
   QUIVER_ASSIGN_OR_RETURN(auto file, env->NewWritableFile(tmp_path));
-  auto saved = index_->SaveCheckpoint(file.get(), identity);
+  auto saved = index_.load()->SaveCheckpoint(file.get(), identity);
   if (!saved.ok()) return fail(saved.status(), /*latch=*/false);
   // A failed fsync may have dropped dirty pages while reporting them written:
   // never retry it and trust the file (the PostgreSQL "fsyncgate" lesson).
@@ -523,7 +548,7 @@ Status CollectionImpl::CheckpointLocked() {
   next.vector_count = saved->vector_count;
   next.file_bytes = saved->file_bytes;
   next.usearch_version = index::UsearchVersion();
-  s = context_.db->CommitManifest(entry_.id, next);
+  s = context_.db->CommitManifest(entry_.id, next, new_config);
   if (!s.ok()) {
     Latch(s);
     return s.WithContext("checkpoint of '" + entry_.name + "': manifest commit");
@@ -568,7 +593,8 @@ Result<VerifyReport> CollectionImpl::Verify() {
 
   QUIVER_ASSIGN_OR_RETURN(std::vector<Key> stored, context_.db->ListKeys(entry_.id));
   std::sort(stored.begin(), stored.end());
-  const std::vector<Key> indexed = index_->Keys();
+  const auto index = index_.load();
+  const std::vector<Key> indexed = index->Keys();
   report.records_checked = stored.size();
   report.index_vectors_checked = indexed.size();
 
@@ -585,16 +611,16 @@ Result<VerifyReport> CollectionImpl::Verify() {
 
   // Every stored embedding must be well-formed and, for f32 indexes, equal to
   // the indexed vector bit for bit.
-  const std::size_t dims = entry_.config.dimensions;
+  const std::size_t dims = dimensions_;
   std::vector<float> from_index(dims);
   std::uint64_t snapshot_seq = 0;
   Status scan = context_.db->ScanEmbeddings(
-      entry_.id, entry_.config.dimensions,
+      entry_.id, dimensions_,
       [&](Key key, const float* embedding) -> Status {
         if (FirstNonFinite(embedding, dims) < dims) {
           problem("key " + std::to_string(key) + ": stored embedding has a NaN or infinity");
         }
-        if (entry_.config.scalar == ScalarKind::kF32 && index_->GetVector(key, from_index.data()) &&
+        if (entry_.config.scalar == ScalarKind::kF32 && index->GetVector(key, from_index.data()) &&
             !std::equal(from_index.begin(), from_index.end(), embedding)) {
           problem("key " + std::to_string(key) +
                   ": indexed vector differs from the stored embedding");
@@ -612,6 +638,46 @@ Result<VerifyReport> CollectionImpl::Verify() {
     if (!file.ok()) problem("checkpoint: " + file.ToString());
   }
   return report;
+}
+
+CollectionConfig CollectionImpl::config() const {
+  std::lock_guard<std::mutex> lock(config_mu_);
+  return entry_.config;
+}
+
+Status CollectionImpl::Rebuild(const RebuildOptions& options) {
+  QUIVER_RETURN_IF_ERROR(CheckUsable(/*write=*/true));
+  std::lock_guard<std::mutex> lock(write_mu_);
+  QUIVER_RETURN_IF_ERROR(CheckUsable(/*write=*/true));
+  CollectionConfig next = config();
+  if (options.scalar) next.scalar = *options.scalar;
+  if (options.connectivity) next.connectivity = *options.connectivity;
+  if (options.expansion_add) next.expansion_add = *options.expansion_add;
+  if (options.expansion_search) next.expansion_search = *options.expansion_search;
+  QUIVER_RETURN_IF_ERROR(next.Validate());
+
+  const auto start = std::chrono::steady_clock::now();
+  std::uint64_t snapshot_seq = 0;
+  QUIVER_ASSIGN_OR_RETURN(auto rebuilt, BuildFromStorage(next, &snapshot_seq, options.progress));
+  // Writes wait on write_mu_, so the scan saw every change up to applied_seq_.
+  const auto previous = index_.exchange(std::move(rebuilt));
+  {
+    std::lock_guard<std::mutex> config_lock(config_mu_);
+    std::swap(entry_.config, next);  // `next` now holds the old configuration
+  }
+  MarkDirty(1);
+  const CollectionConfig installed = config();
+  Status s = CheckpointLocked(&installed);
+  if (!s.ok()) {
+    // Put the old index back: SQLite still names the old configuration.
+    index_ = previous;
+    std::lock_guard<std::mutex> config_lock(config_mu_);
+    entry_.config = next;
+    return s.WithContext("rebuild of '" + entry_.name + "'");
+  }
+  context_.log->Info("collection '{}': rebuilt index ({}) of {} vectors in {:.0f} ms", entry_.name,
+                     installed.ToString(), index_.load()->size(), MillisSince(start));
+  return Status::Ok();
 }
 
 void CollectionImpl::MarkDropped() {

@@ -10,8 +10,10 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <mutex>
+#include <shared_mutex>
 #include <string>
 
 #include "index/hnsw_index.h"
@@ -30,6 +32,9 @@ struct CollectionContext {
   /// <data>/indexes/<collection id>
   std::string index_dir;
   bool read_only = false;
+  /// Checkpoints hold it shared; Store::Backup holds it exclusively so that no
+  /// manifest changes while the files and the database are copied.
+  std::shared_mutex* checkpoint_gate = nullptr;
   std::uint64_t checkpoint_every_changes = 0;
   std::size_t search_threads = 1;
   std::size_t add_threads = 1;
@@ -55,7 +60,7 @@ class CollectionImpl final : public Collection {
                                                       RecoveryReport* report);
 
   const std::string& name() const override { return entry_.name; }
-  const CollectionConfig& config() const override { return entry_.config; }
+  CollectionConfig config() const override;
   std::int64_t id() const { return entry_.id; }
 
   Status Upsert(const std::vector<Record>& records) override;
@@ -70,6 +75,7 @@ class CollectionImpl final : public Collection {
   Result<std::uint64_t> Count() override;
   Result<CollectionStats> Stats() override;
   Status Checkpoint() override;
+  Status Rebuild(const RebuildOptions& options) override;
   Result<VerifyReport> Verify() override;
 
   /// True if changes were applied since the last checkpoint.
@@ -87,6 +93,11 @@ class CollectionImpl final : public Collection {
   Status Recover(RecoveryReport* report);
   Status RemoveLeftoverFiles(RecoveryReport* report);
   Status RebuildFromStorage(RecoveryReport* report);
+  /// A new index for `config` holding every embedding in SQLite; `*snapshot_seq`
+  /// = the last change the scan reflects.
+  Result<std::shared_ptr<index::HnswIndex>> BuildFromStorage(
+      const CollectionConfig& config, std::uint64_t* snapshot_seq,
+      const std::function<void(std::uint64_t, std::uint64_t)>& progress);
   Status ReplayChangeLog(RecoveryReport* report);
 
   /// OK if the collection can serve reads (`write` = false) or writes.
@@ -100,14 +111,21 @@ class CollectionImpl final : public Collection {
   Status AfterWrite(std::uint64_t changes);
   /// Counts `changes` more unsaved changes and remembers when the first one came.
   void MarkDirty(std::uint64_t changes);
-  Status CheckpointLocked();
+  /// Writes a checkpoint of the current index. With `new_config`, the
+  /// manifest commit also stores that configuration (Rebuild).
+  Status CheckpointLocked(const CollectionConfig* new_config = nullptr);
   void Latch(const Status& cause);
 
   std::string CheckpointPath(std::uint64_t generation) const;
 
   const CollectionContext context_;
-  storage::CatalogEntry entry_;  // name, config; manifest guarded by write_mu_
-  std::unique_ptr<index::HnswIndex> index_;
+  const std::uint32_t dimensions_;  // never changes, read without locks
+  /// name and id are fixed; config and manifest change only under write_mu_
+  /// (config also under config_mu_, for readers that do not take write_mu_).
+  storage::CatalogEntry entry_;
+  mutable std::mutex config_mu_;
+  /// Replaced atomically by Rebuild; every user loads its own reference.
+  std::atomic<std::shared_ptr<index::HnswIndex>> index_;
 
   /// Serializes writes and checkpoints of this collection.
   mutable std::mutex write_mu_;

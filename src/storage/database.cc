@@ -426,9 +426,23 @@ Status Database::DropCollection(std::int64_t id) {
   return Status::Ok();
 }
 
-Status Database::CommitManifest(std::int64_t id, const Manifest& m) {
+Status Database::CommitManifest(std::int64_t id, const Manifest& m,
+                                const CollectionConfig* config) {
   if (read_only_) return Status::NotSupported("the store is open read-only");
   std::lock_guard<std::mutex> lock(writer_mu_);
+  Transaction txn(writer_.get());
+  QUIVER_RETURN_IF_ERROR(txn.Begin(true));
+  if (config != nullptr) {
+    QUIVER_ASSIGN_OR_RETURN(Stmt update,
+                            writer_->Prepare("UPDATE collections SET scalar=?, connectivity=?, "
+                                             "expansion_add=?, expansion_search=? WHERE id=?"));
+    update.BindText(1, ScalarKindName(config->scalar));
+    update.BindInt(2, config->connectivity);
+    update.BindInt(3, config->expansion_add);
+    update.BindInt(4, config->expansion_search);
+    update.BindInt(5, id);
+    QUIVER_RETURN_IF_ERROR(update.Run());
+  }
   QUIVER_ASSIGN_OR_RETURN(
       Stmt s, writer_->Prepare("UPDATE collections SET generation=?, applied_seq=?, checksum=?, "
                                "vector_count=?, file_bytes=?, usearch_version=? WHERE id=?"));
@@ -443,7 +457,7 @@ Status Database::CommitManifest(std::int64_t id, const Manifest& m) {
   if (sqlite3_changes(writer_->db()) != 1) {
     return Status::NotFound("collection id " + std::to_string(id) + " no longer exists");
   }
-  return Status::Ok();
+  return txn.Commit();
 }
 
 Status Database::TrimChangeLog(std::int64_t id, std::uint64_t up_to_seq) {
@@ -735,6 +749,29 @@ Result<std::vector<PendingChange>> Database::ChangesSince(std::int64_t id, std::
   }
   QUIVER_RETURN_IF_ERROR(txn.Commit());
   return out;
+}
+
+Status Database::BackupTo(const std::string& dest_path) {
+  sqlite3* dest = nullptr;
+  int rc =
+      sqlite3_open_v2(dest_path.c_str(), &dest,
+                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
+  Database::Connection dest_connection(dest);  // closes it on every path
+  if (rc != SQLITE_OK) return SqliteStatus(dest, rc, "open backup " + dest_path);
+  QUIVER_ASSIGN_OR_RETURN(auto reader, AcquireReader());
+  sqlite3_backup* backup = sqlite3_backup_init(dest, "main", reader->db(), "main");
+  if (backup == nullptr) return SqliteStatus(dest, sqlite3_errcode(dest), "backup " + dest_path);
+  // Copy in steps of 1024 pages; a step that meets a busy database retries.
+  do {
+    rc = sqlite3_backup_step(backup, 1024);
+    if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED) sqlite3_sleep(10);
+  } while (rc == SQLITE_OK || rc == SQLITE_BUSY || rc == SQLITE_LOCKED);
+  sqlite3_backup_finish(backup);
+  if (rc != SQLITE_DONE) return SqliteStatus(dest, rc, "backup " + dest_path);
+  // The copy is a plain rollback-journal database; make it WAL like a store,
+  // and durable before the caller reports success.
+  QUIVER_RETURN_IF_ERROR(dest_connection.Exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"));
+  return dest_connection.Exec("PRAGMA wal_checkpoint(TRUNCATE)");
 }
 
 Status Database::CheckpointWal() {

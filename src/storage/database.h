@@ -96,8 +96,11 @@ class Database {
   Result<CatalogEntry> CreateCollection(const std::string& name, const CollectionConfig& config);
   /// Deletes the catalog row, the records table and the change-log entries.
   Status DropCollection(std::int64_t id);
-  /// Points the collection at a new checkpoint (one transaction).
-  Status CommitManifest(std::int64_t id, const Manifest& manifest);
+  /// Points the collection at a new checkpoint (one transaction). With
+  /// `config`, also replaces the stored index parameters (scalar,
+  /// connectivity, expansion_add, expansion_search) in the same transaction.
+  Status CommitManifest(std::int64_t id, const Manifest& manifest,
+                        const CollectionConfig* config = nullptr);
   /// Deletes change-log entries of the collection with seq <= up_to_seq.
   Status TrimChangeLog(std::int64_t id, std::uint64_t up_to_seq);
 
@@ -138,6 +141,11 @@ class Database {
   /// seq seen (`*last_seq`, = after_seq if none), read in one snapshot.
   Result<std::vector<PendingChange>> ChangesSince(std::int64_t id, std::uint32_t dimensions,
                                                   std::uint64_t after_seq, std::uint64_t* last_seq);
+
+  /// Copies the whole database into a new file at `dest_path` with SQLite's
+  /// online backup API (a consistent snapshot; writers are not blocked for
+  /// long), then syncs it.
+  Status BackupTo(const std::string& dest_path);
 
   /// Checkpoints SQLite's WAL into the main database file (PRAGMA wal_checkpoint(TRUNCATE)).
   Status CheckpointWal();

@@ -7,6 +7,7 @@
 #include <condition_variable>
 #include <map>
 #include <mutex>
+#include <shared_mutex>
 #include <thread>
 
 #include "collection/collection_impl.h"
@@ -206,6 +207,39 @@ class StoreImpl final : public Store {
     return first_error;
   }
 
+  Status Backup(const std::string& dest) override {
+    QUIVER_RETURN_IF_ERROR(ValidateBackupTarget(dest));
+    const auto start = std::chrono::steady_clock::now();
+    std::vector<storage::CatalogEntry> entries;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      QUIVER_RETURN_IF_ERROR(CheckOpen());
+    }
+    // No checkpoint may change a manifest until the database is copied.
+    std::unique_lock<std::shared_mutex> gate(checkpoint_gate_);
+    QUIVER_ASSIGN_OR_RETURN(entries, db_->ListCollections());
+    QUIVER_RETURN_IF_ERROR(env_->CreateDirs(dest + "/" + kIndexesDir));
+    std::uint64_t bytes = 0;
+    for (const auto& e : entries) {
+      if (e.manifest.generation == 0) continue;
+      const std::string dir = std::string("/") + kIndexesDir + "/" + std::to_string(e.id);
+      const std::string file = "/" + std::to_string(e.manifest.generation) + ".usearch";
+      QUIVER_RETURN_IF_ERROR(env_->CreateDirs(dest + dir));
+      QUIVER_ASSIGN_OR_RETURN(std::uint64_t copied, CopyFile(dir_ + dir + file, dest + dir + file));
+      QUIVER_RETURN_IF_ERROR(env_->SyncDir(dest + dir));
+      bytes += copied;
+    }
+    QUIVER_RETURN_IF_ERROR(env_->SyncDir(dest + "/" + kIndexesDir));
+    QUIVER_RETURN_IF_ERROR(db_->BackupTo(dest + "/" + kDatabaseFile));
+    QUIVER_RETURN_IF_ERROR(env_->SyncDir(dest));
+    gate.unlock();
+    QUIVER_ASSIGN_OR_RETURN(std::uint64_t db_bytes, env_->FileSize(dest + "/" + kDatabaseFile));
+    log_.Info("backup of {} written to {}: {} collections, {:.1f} MiB in {:.0f} ms", dir_, dest,
+              entries.size(), static_cast<double>(bytes + db_bytes) / (1 << 20),
+              MillisSince(start));
+    return Status::Ok();
+  }
+
   Status Close() override {
     {
       std::lock_guard<std::mutex> lock(mu_);
@@ -243,6 +277,36 @@ class StoreImpl final : public Store {
   const std::string& dir() const override { return dir_; }
 
  private:
+  Status ValidateBackupTarget(const std::string& dest) {
+    if (dest.empty()) return Status::InvalidArgument("backup destination: empty path");
+    if (env_->FileExists(dest)) {
+      QUIVER_ASSIGN_OR_RETURN(auto names, env_->ListDir(dest));
+      if (!names.empty()) {
+        return Status::AlreadyExists("backup destination " + dest +
+                                     " is not empty; expected a new or empty directory");
+      }
+    }
+    return env_->CreateDirs(dest);
+  }
+
+  /// Copies `from` to `to` through the Env and fsyncs it; returns the bytes copied.
+  Result<std::uint64_t> CopyFile(const std::string& from, const std::string& to) {
+    QUIVER_ASSIGN_OR_RETURN(auto in, env_->NewSequentialFile(from));
+    QUIVER_ASSIGN_OR_RETURN(auto out, env_->NewWritableFile(to));
+    std::vector<char> buffer(1 << 20);
+    std::uint64_t total = 0;
+    while (true) {
+      std::size_t got = 0;
+      QUIVER_RETURN_IF_ERROR(in->Read(buffer.size(), buffer.data(), &got));
+      if (got == 0) break;
+      QUIVER_RETURN_IF_ERROR(out->Append(buffer.data(), got));
+      total += got;
+    }
+    QUIVER_RETURN_IF_ERROR(out->Sync());
+    QUIVER_RETURN_IF_ERROR(out->Close());
+    return total;
+  }
+
   /// Background thread: checkpoints collections whose oldest unsaved change is
   /// older than checkpoint_interval_seconds. Wakes once a second.
   void CheckpointByTime() {
@@ -276,6 +340,7 @@ class StoreImpl final : public Store {
     c.log = &log_;
     c.index_dir = dir_ + "/" + kIndexesDir + "/" + std::to_string(id);
     c.read_only = options_.read_only;
+    c.checkpoint_gate = &checkpoint_gate_;
     c.checkpoint_every_changes = options_.checkpoint_every_changes;
     const std::size_t hw = std::max(1u, std::thread::hardware_concurrency());
     c.search_threads = options_.max_concurrent_searches > 0 ? options_.max_concurrent_searches
@@ -323,6 +388,7 @@ class StoreImpl final : public Store {
   bool stopping_ = false;  // guarded by mu_; ends the checkpointer thread
   std::condition_variable stop_cv_;
   std::thread checkpointer_;
+  mutable std::shared_mutex checkpoint_gate_;  // see CollectionContext::checkpoint_gate
 };
 
 }  // namespace
