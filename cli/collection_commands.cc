@@ -1,0 +1,330 @@
+// Copyright (c) Quiver authors.
+//
+// The commands that manage whole collections: create, drop, list, stats, verify.
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <iostream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "cli/command.h"
+
+namespace quiver::cli {
+namespace {
+
+// --- create
+
+struct CreateFlags {
+  std::string data_dir;
+  std::string collection;
+  ConfigFlags config;
+};
+
+int RunCreate(const CreateFlags& flags, const GlobalOptions& global) {
+  Result<CollectionConfig> config = flags.config.ToConfig();
+  if (!config.ok()) return ReportError(config.status());
+  Result<std::unique_ptr<Store>> store =
+      OpenStore(flags.data_dir, OpenMode::kCreateIfMissing, global);
+  if (!store.ok()) return ReportError(store.status());
+  Result<std::shared_ptr<Collection>> created =
+      (*store)->CreateCollection(flags.collection, *config);
+  if (!created.ok()) return ReportError(created.status());
+  Status closed = CloseStore(**store);
+  if (!closed.ok()) return ReportError(closed);
+  fmt::print("created collection {} ({})\n", flags.collection, config->ToString());
+  return kExitOk;
+}
+
+// --- drop
+
+struct DropFlags {
+  std::string data_dir;
+  std::string collection;
+  bool yes = false;
+};
+
+// Asks `question` on the terminal; true when the answer is "y" or "yes".
+// False without asking when standard input is not a terminal.
+bool ConfirmOnTerminal(const std::string& question) {
+  if (isatty(STDIN_FILENO) != 1) return false;
+  fmt::print(stderr, "{} [y/N] ", question);
+  std::fflush(stderr);
+  std::string answer;
+  std::getline(std::cin, answer);
+  return answer == "y" || answer == "Y" || answer == "yes";
+}
+
+int RunDrop(const DropFlags& flags, const GlobalOptions& global) {
+  Result<OpenedCollection> opened =
+      OpenExistingCollection(flags.data_dir, flags.collection, OpenMode::kReadWrite, global);
+  if (!opened.ok()) return ReportError(opened.status());
+  Result<std::uint64_t> records = opened->collection->Count();
+  if (!records.ok()) return ReportError(records.status());
+  const std::string what =
+      fmt::format("collection {} and its {}", flags.collection, Plural(*records, "record"));
+  if (!flags.yes && !ConfirmOnTerminal(fmt::format("Drop {}? This cannot be undone.", what))) {
+    fmt::print(stderr, "not dropped: pass --yes to drop {} without a question\n", what);
+    return kExitUsage;
+  }
+  Status dropped = opened->store->DropCollection(flags.collection);
+  if (!dropped.ok()) return ReportError(dropped);
+  Status closed = CloseStore(*opened->store);
+  if (!closed.ok()) return ReportError(closed);
+  fmt::print("dropped {}\n", what);
+  return kExitOk;
+}
+
+// --- list
+
+struct ListFlags {
+  std::string data_dir;
+  bool json = false;
+};
+
+int RunList(const ListFlags& flags, const GlobalOptions& global) {
+  Result<std::unique_ptr<Store>> store = OpenStore(flags.data_dir, OpenMode::kReadOnly, global);
+  if (!store.ok()) return ReportError(store.status());
+  Result<std::vector<CollectionInfo>> infos = (*store)->ListCollections();
+  if (!infos.ok()) return ReportError(infos.status());
+
+  std::vector<std::vector<std::string>> rows;
+  for (const CollectionInfo& info : *infos) {
+    Result<std::shared_ptr<Collection>> collection = (*store)->GetCollection(info.name);
+    if (!collection.ok()) return ReportError(collection.status());
+    Result<std::uint64_t> records = (*collection)->Count();
+    if (!records.ok()) return ReportError(records.status());
+    const CollectionConfig& config = info.config;
+    if (flags.json) {
+      Json line = {{"name", info.name}, {"id", info.id}, {"records", *records}};
+      line.update(ConfigToJson(config));
+      PrintJsonLine(line);
+      continue;
+    }
+    const std::string model =
+        config.model_id.empty() ? "-" : fmt::format("{}@{}", config.model_id, config.model_version);
+    rows.push_back({info.name, std::to_string(*records), std::to_string(config.dimensions),
+                    std::string(MetricName(config.metric)),
+                    std::string(ScalarKindName(config.scalar)), std::to_string(config.connectivity),
+                    std::to_string(config.expansion_add), std::to_string(config.expansion_search),
+                    model});
+  }
+  if (flags.json) return kExitOk;
+  if (rows.empty()) {
+    fmt::print("no collections in {}\n", flags.data_dir);
+    return kExitOk;
+  }
+  PrintTable({"NAME", "RECORDS", "DIMS", "METRIC", "SCALAR", "M", "EF_ADD", "EF", "MODEL"}, rows);
+  return kExitOk;
+}
+
+// --- stats
+
+struct StatsFlags {
+  std::string data_dir;
+  std::string collection;  // empty = every collection
+  bool json = false;
+};
+
+// The names of the collections a command covers: `name`, or all when empty.
+Result<std::vector<std::string>> SelectCollections(Store& store, const std::string& name) {
+  if (!name.empty()) return std::vector<std::string>{name};
+  Result<std::vector<CollectionInfo>> infos = store.ListCollections();
+  if (!infos.ok()) return infos.status();
+  std::vector<std::string> names;
+  for (const CollectionInfo& info : *infos) names.push_back(info.name);
+  return names;
+}
+
+std::string FormatBytes(std::uint64_t bytes) {
+  constexpr const char* kUnits[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  double value = static_cast<double>(bytes);
+  std::size_t unit = 0;
+  while (value >= 1024 && unit + 1 < std::size(kUnits)) {
+    value /= 1024;
+    ++unit;
+  }
+  return unit == 0 ? fmt::format("{} B", bytes) : fmt::format("{:.1f} {}", value, kUnits[unit]);
+}
+
+Json StatsToJson(const CollectionStats& stats) {
+  return {
+      {"name", stats.name},
+      {"id", stats.id},
+      {"config", ConfigToJson(stats.config)},
+      {"records", stats.records},
+      {"index_vectors", stats.index_vectors},
+      {"index_memory_bytes", stats.index_memory_bytes},
+      {"applied_seq", stats.applied_seq},
+      {"change_log_length", stats.change_log_length},
+      {"checkpoint_generation", stats.checkpoint_generation},
+      {"checkpoint_applied_seq", stats.checkpoint_applied_seq},
+      {"checkpoint_bytes", stats.checkpoint_bytes},
+      {"last_checkpoint_ms", stats.last_checkpoint_ms},
+      {"simd_kernel", stats.simd_kernel},
+      {"fatal_error", stats.fatal_error},
+  };
+}
+
+void PrintStatsText(const CollectionStats& stats) {
+  const std::string checkpoint =
+      stats.checkpoint_generation == 0
+          ? std::string("none yet")
+          : fmt::format("generation {}, covers changes up to seq {}, {} on disk",
+                        stats.checkpoint_generation, stats.checkpoint_applied_seq,
+                        FormatBytes(stats.checkpoint_bytes));
+  fmt::print("collection {} (id {})\n", stats.name, stats.id);
+  fmt::print("  config       {}\n", stats.config.ToString());
+  fmt::print("  records      {}\n", stats.records);
+  fmt::print("  index        {} vectors, {} in memory\n", stats.index_vectors,
+             FormatBytes(stats.index_memory_bytes));
+  fmt::print("  applied seq  {}\n", stats.applied_seq);
+  fmt::print("  change log   {} entries not yet in a checkpoint\n", stats.change_log_length);
+  fmt::print("  checkpoint   {}\n", checkpoint);
+  fmt::print("  simd kernel  {}\n", stats.simd_kernel);
+  if (!stats.fatal_error.empty()) {
+    fmt::print("  FATAL ERROR  {} (read-only until reopened)\n", stats.fatal_error);
+  }
+}
+
+int RunStats(const StatsFlags& flags, const GlobalOptions& global) {
+  Result<std::unique_ptr<Store>> store = OpenStore(flags.data_dir, OpenMode::kReadOnly, global);
+  if (!store.ok()) return ReportError(store.status());
+  Result<std::vector<std::string>> names = SelectCollections(**store, flags.collection);
+  if (!names.ok()) return ReportError(names.status());
+  if (!flags.json) {
+    fmt::print("store {} (quiver {}; SIMD: {})\n", (*store)->dir(), Version(), SimdCapabilities());
+  }
+  for (const std::string& name : *names) {
+    Result<std::shared_ptr<Collection>> collection = (*store)->GetCollection(name);
+    if (!collection.ok()) return ReportError(collection.status());
+    Result<CollectionStats> stats = (*collection)->Stats();
+    if (!stats.ok()) return ReportError(stats.status());
+    if (flags.json) {
+      PrintJsonLine(StatsToJson(*stats));
+    } else {
+      PrintStatsText(*stats);
+    }
+  }
+  return kExitOk;
+}
+
+// --- verify
+
+struct VerifyFlags {
+  std::string data_dir;
+  std::string collection;  // empty = every collection
+};
+
+// Verifies one collection and prints its problems and a summary line.
+// Returns whether it is clean, or the error that kept it from being checked.
+Result<bool> VerifyCollection(Store& store, const std::string& name) {
+  Result<std::shared_ptr<Collection>> collection = store.GetCollection(name);
+  if (!collection.ok()) return collection.status();
+  Result<VerifyReport> report = (*collection)->Verify();
+  if (!report.ok()) return report.status().WithContext(fmt::format("verify {}", name));
+  for (const std::string& problem : report->problems) fmt::print("{}: {}\n", name, problem);
+  fmt::print("{}: {} ({} and {} checked)\n", name,
+             report->clean() ? std::string("clean") : Plural(report->problems.size(), "problem"),
+             Plural(report->records_checked, "record"),
+             Plural(report->index_vectors_checked, "index vector"));
+  return report->clean();
+}
+
+int RunVerify(const VerifyFlags& flags, const GlobalOptions& global) {
+  // Every failure to check is kExitError, never kExitProblems (= kExitUsage):
+  // a script must be able to tell "damaged" from "could not look".
+  auto fail = [](const Status& status) {
+    ReportError(status);
+    return kExitError;
+  };
+  Result<std::unique_ptr<Store>> store = OpenStore(flags.data_dir, OpenMode::kReadOnly, global);
+  if (!store.ok()) return fail(store.status());
+  Result<std::vector<std::string>> names = SelectCollections(**store, flags.collection);
+  if (!names.ok()) return fail(names.status());
+  bool all_clean = true;
+  for (const std::string& name : *names) {
+    Result<bool> clean = VerifyCollection(**store, name);
+    if (!clean.ok()) return fail(clean.status());
+    all_clean = all_clean && *clean;
+  }
+  if (names->empty()) fmt::print("no collections in {}\n", flags.data_dir);
+  return all_clean ? kExitOk : kExitProblems;
+}
+
+}  // namespace
+
+Command AddCreateCommand(CLI::App& app, const GlobalOptions& global) {
+  CLI::App* command = AddSubcommand(
+      app, "create", "Create a collection with a fixed configuration.",
+      "The configuration is stored with the collection: opening it later with other dimensions,\n"
+      "metric, scalar kind or model tag is refused. For every metric, LOWER IS CLOSER.\n"
+      "Creates the data directory and the store when missing.\n"
+      "Example: quiver create --data ./store --collection docs --dims 768 --metric cos");
+  auto flags = std::make_shared<CreateFlags>();
+  AddDataOption(command, &flags->data_dir);
+  AddCollectionOption(command, &flags->collection)->required();
+  ConfigOptions config = AddConfigOptions(command, &flags->config);
+  config.dims->required();
+  config.metric->required();
+  return {command, [flags, &global] { return RunCreate(*flags, global); }};
+}
+
+Command AddDropCommand(CLI::App& app, const GlobalOptions& global) {
+  CLI::App* command = AddSubcommand(
+      app, "drop", "Delete a collection with its records and index files.",
+      "Cannot be undone. Asks for confirmation on a terminal; scripts must pass --yes.");
+  auto flags = std::make_shared<DropFlags>();
+  AddDataOption(command, &flags->data_dir);
+  AddCollectionOption(command, &flags->collection)->required();
+  command->add_flag("--yes,-y", flags->yes,
+                    "Do not ask for confirmation (required when standard input is not a "
+                    "terminal)");
+  return {command, [flags, &global] { return RunDrop(*flags, global); }};
+}
+
+Command AddListCommand(CLI::App& app, const GlobalOptions& global) {
+  CLI::App* command = AddSubcommand(
+      app, "list", "List the collections with their record counts and configurations.",
+      "Opens the store read-only, so it works beside a running `quiver serve`.");
+  auto flags = std::make_shared<ListFlags>();
+  AddDataOption(command, &flags->data_dir);
+  command->add_flag("--json", flags->json,
+                    "One JSON object per collection and line: name, id, records and the "
+                    "configuration fields");
+  return {command, [flags, &global] { return RunList(*flags, global); }};
+}
+
+Command AddStatsCommand(CLI::App& app, const GlobalOptions& global) {
+  CLI::App* command = AddSubcommand(
+      app, "stats", "Show the counters of collections.",
+      "Per collection: records in SQLite, vectors and memory of the index, the highest change\n"
+      "applied to it, change-log entries not yet in a checkpoint, the current checkpoint, and\n"
+      "the SIMD kernel the distance function runs on. Opens the store read-only.");
+  auto flags = std::make_shared<StatsFlags>();
+  AddDataOption(command, &flags->data_dir);
+  AddCollectionOption(command, &flags->collection)
+      ->description("Only this collection (default: all)");
+  command->add_flag("--json", flags->json,
+                    "One JSON object per collection and line (sizes in bytes, durations in ms)");
+  return {command, [flags, &global] { return RunStats(*flags, global); }};
+}
+
+Command AddVerifyCommand(CLI::App& app, const GlobalOptions& global) {
+  CLI::App* command = AddSubcommand(
+      app, "verify", "Check that the records in SQLite and the index agree.",
+      "Checks that the live keys in SQLite equal the keys in the index, that every embedding\n"
+      "has the collection's dimensions and that the checkpoint file matches its checksum.\n"
+      "Prints every problem, then a summary line per collection. Opens the store read-only.\n"
+      "Exit status: 0 every collection is clean, 1 problems were found, 2 the check itself\n"
+      "failed (for example, the store could not be opened).");
+  auto flags = std::make_shared<VerifyFlags>();
+  AddDataOption(command, &flags->data_dir);
+  AddCollectionOption(command, &flags->collection)
+      ->description("Only this collection (default: all)");
+  return {command, [flags, &global] { return RunVerify(*flags, global); }};
+}
+
+}  // namespace quiver::cli
