@@ -112,6 +112,8 @@ Result<std::unique_ptr<Store>> OpenStore(const std::string& data_dir, OpenMode m
   StoreOptions options;
   options.create_if_missing = mode == OpenMode::kCreateIfMissing;
   options.read_only = mode == OpenMode::kReadOnly;
+  // A command recovers only the collections it touches.
+  options.open_collections_lazily = true;
   options.logger = [level = global.log_level](LogLevel line_level, std::string_view message) {
     static constexpr std::string_view kNames[] = {"debug", "info", "warn", "error"};
     if (line_level < level) return;

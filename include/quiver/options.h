@@ -92,6 +92,11 @@ struct StoreOptions {
   bool create_if_missing = true;
   /// Open without the write LOCK; every write fails with NotSupported.
   bool read_only = false;
+  /// Recover each collection on its first use instead of in Store::Open, so
+  /// that opening a store with many or large collections costs nothing until
+  /// one is used (`quiver list` needs no index at all). Recovery errors then
+  /// surface from GetCollection. Default false: Open recovers everything.
+  bool open_collections_lazily = false;
   /// See Synchronous. Default kFull.
   Synchronous synchronous = Synchronous::kFull;
   /// Checkpoint a collection's index after this many changes since the last

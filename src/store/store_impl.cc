@@ -90,23 +90,18 @@ class StoreImpl final : public Store {
 
     for (auto& entry : entries) {
       const std::string name = entry.name;
-      RecoveryReport report;
-      auto collection = CollectionImpl::Open(MakeContext(entry.id), std::move(entry), &report);
-      if (!collection.ok())
-        return collection.status().WithContext("opening collection '" + name + "'");
-      log_.Info(
-          "collection '{}': {} vectors {} in {:.0f} ms, {} changes replayed in {:.0f} ms, {} "
-          "leftover files removed",
-          name, report.vectors_loaded, report.rebuilt ? "rebuilt from SQLite" : "loaded",
-          report.load_ms, report.changes_replayed, report.replay_ms, report.files_removed);
-      collections_.emplace(name, std::move(collection).value());
+      unloaded_.emplace(name, std::move(entry));
+      if (!options_.open_collections_lazily) {
+        auto loaded = LoadLocked(name);
+        if (!loaded.ok()) return loaded.status();
+      }
     }
     if (!options_.read_only && options_.checkpoint_interval_seconds > 0) {
       checkpointer_ = std::thread([this] { CheckpointByTime(); });
     }
     log_.Info("opened store {}{} with {} collections in {:.0f} ms (SIMD: {})", dir_,
-              options_.read_only ? " read-only" : "", collections_.size(), MillisSince(start),
-              index::SimdCapabilities());
+              options_.read_only ? " read-only" : "", collections_.size() + unloaded_.size(),
+              MillisSince(start), index::SimdCapabilities());
     return Status::Ok();
   }
 
@@ -117,8 +112,9 @@ class StoreImpl final : public Store {
     std::lock_guard<std::mutex> lock(mu_);
     QUIVER_RETURN_IF_ERROR(CheckOpen());
     if (options_.read_only) return Status::NotSupported("the store is open read-only");
-    if (collections_.count(name))
+    if (collections_.count(name) || unloaded_.count(name)) {
       return Status::AlreadyExists("collection '" + name + "' already exists");
+    }
     QUIVER_ASSIGN_OR_RETURN(auto entry, db_->CreateCollection(name, config));
     RecoveryReport report;
     QUIVER_ASSIGN_OR_RETURN(auto collection,
@@ -132,10 +128,8 @@ class StoreImpl final : public Store {
     QUIVER_RETURN_IF_ERROR(ValidateCollectionName(name));
     std::lock_guard<std::mutex> lock(mu_);
     QUIVER_RETURN_IF_ERROR(CheckOpen());
-    auto it = collections_.find(name);
-    if (it == collections_.end())
-      return Status::NotFound("collection '" + name + "' does not exist");
-    return std::shared_ptr<Collection>(it->second);
+    QUIVER_ASSIGN_OR_RETURN(auto collection, LoadLocked(name));
+    return std::shared_ptr<Collection>(std::move(collection));
   }
 
   Result<std::shared_ptr<Collection>> OpenCollection(const std::string& name,
@@ -168,6 +162,9 @@ class StoreImpl final : public Store {
     for (const auto& [name, collection] : collections_) {
       out.push_back({collection->id(), name, collection->config()});
     }
+    for (const auto& [name, entry] : unloaded_) out.push_back({entry.id, name, entry.config});
+    std::sort(out.begin(), out.end(),
+              [](const CollectionInfo& a, const CollectionInfo& b) { return a.name < b.name; });
     return out;
   }
 
@@ -176,17 +173,25 @@ class StoreImpl final : public Store {
     std::lock_guard<std::mutex> lock(mu_);
     QUIVER_RETURN_IF_ERROR(CheckOpen());
     if (options_.read_only) return Status::NotSupported("the store is open read-only");
-    auto it = collections_.find(name);
-    if (it == collections_.end())
-      return Status::NotFound("collection '" + name + "' does not exist");
-    std::shared_ptr<CollectionImpl> collection = it->second;
-    collection->MarkDropped();  // waits for a write in flight
-    Status s = db_->DropCollection(collection->id());
-    if (!s.ok()) return s;
-    collections_.erase(it);
+    std::int64_t id = 0;
+    if (auto unloaded = unloaded_.find(name); unloaded != unloaded_.end()) {
+      id = unloaded->second.id;
+      QUIVER_RETURN_IF_ERROR(db_->DropCollection(id));
+      unloaded_.erase(unloaded);
+    } else {
+      auto it = collections_.find(name);
+      if (it == collections_.end()) {
+        return Status::NotFound("collection '" + name + "' does not exist");
+      }
+      std::shared_ptr<CollectionImpl> collection = it->second;
+      collection->MarkDropped();  // waits for a write in flight
+      id = collection->id();
+      QUIVER_RETURN_IF_ERROR(db_->DropCollection(id));
+      collections_.erase(it);
+    }
     // Files after the catalog commit: a crash in between leaves an orphan
     // directory, which the next open removes.
-    RemoveIndexDir(std::to_string(collection->id()));
+    RemoveIndexDir(std::to_string(id));
     log_.Info("dropped collection '{}'", name);
     return Status::Ok();
   }
@@ -269,6 +274,7 @@ class StoreImpl final : public Store {
       if (!s.ok()) log_.Warn("SQLite WAL checkpoint on close: {}", s.ToString());
     }
     collections_.clear();
+    unloaded_.clear();
     db_.reset();
     lock_.reset();
     return first_error;
@@ -277,6 +283,29 @@ class StoreImpl final : public Store {
   const std::string& dir() const override { return dir_; }
 
  private:
+  /// Returns the loaded collection `name`, recovering it first if needed
+  /// (design §4 steps 2-6). Caller holds mu_.
+  Result<std::shared_ptr<CollectionImpl>> LoadLocked(const std::string& name) {
+    if (auto it = collections_.find(name); it != collections_.end()) return it->second;
+    auto unloaded = unloaded_.find(name);
+    if (unloaded == unloaded_.end()) {
+      return Status::NotFound("collection '" + name + "' does not exist");
+    }
+    const std::int64_t id = unloaded->second.id;
+    RecoveryReport report;
+    auto collection = CollectionImpl::Open(MakeContext(id), unloaded->second, &report);
+    if (!collection.ok()) {
+      return collection.status().WithContext("opening collection '" + name + "'");
+    }
+    log_.Info(
+        "collection '{}': {} vectors {} in {:.0f} ms, {} changes replayed in {:.0f} ms, {} "
+        "leftover files removed",
+        name, report.vectors_loaded, report.rebuilt ? "rebuilt from SQLite" : "loaded",
+        report.load_ms, report.changes_replayed, report.replay_ms, report.files_removed);
+    unloaded_.erase(unloaded);
+    return collections_.emplace(name, std::move(collection).value()).first->second;
+  }
+
   Status ValidateBackupTarget(const std::string& dest) {
     if (dest.empty()) return Status::InvalidArgument("backup destination: empty path");
     if (env_->FileExists(dest)) {
@@ -384,6 +413,8 @@ class StoreImpl final : public Store {
   std::unique_ptr<storage::Database> db_;
   std::mutex mu_;  // guards collections_ and closed_
   std::map<std::string, std::shared_ptr<CollectionImpl>> collections_;
+  /// Catalog entries of collections not recovered yet (open_collections_lazily).
+  std::map<std::string, storage::CatalogEntry> unloaded_;
   bool closed_ = false;
   bool stopping_ = false;  // guarded by mu_; ends the checkpointer thread
   std::condition_variable stop_cv_;

@@ -5,6 +5,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <set>
 #include <thread>
 
@@ -333,6 +334,44 @@ TEST(CheckpointPolicyTest, EveryNChangesCheckpointsAndTrimsTheLog) {
   auto stats = *c->Stats();
   EXPECT_EQ(stats.checkpoint_generation, 2u) << "after 100 and 200 changes";
   EXPECT_EQ(stats.change_log_length, 50u) << "the log never grows past the policy";
+}
+
+}  // namespace
+}  // namespace quiver
+
+namespace quiver {
+namespace {
+
+TEST(LazyOpenTest, CollectionsAreRecoveredOnFirstUse) {
+  testing::TempDir dir;
+  CollectionConfig config;
+  config.dimensions = 2;
+  {
+    auto store = std::move(Store::Open(dir.path(), testing::QuietOptions())).value();
+    ASSERT_TRUE(store->CreateCollection("a", config).ok());
+    auto b = *store->CreateCollection("b", config);
+    ASSERT_TRUE(b->Upsert({{1, "", "", "", {1, 2}}}).ok());
+  }
+  std::vector<std::string> lines;
+  StoreOptions options;
+  options.open_collections_lazily = true;
+  options.logger = [&](LogLevel, std::string_view line) { lines.emplace_back(line); };
+  auto store = std::move(Store::Open(dir.path(), options)).value();
+  auto listed = *store->ListCollections();
+  ASSERT_EQ(listed.size(), 2u);
+  EXPECT_EQ(listed[0].name, "a");
+  EXPECT_EQ(listed[1].config.dimensions, 2u);
+  auto recovered = [&] {
+    return std::count_if(lines.begin(), lines.end(), [](const std::string& l) {
+      return l.find("changes replayed") != std::string::npos;
+    });
+  };
+  EXPECT_EQ(recovered(), 0) << "listing recovers nothing";
+  EXPECT_EQ(*(*store->GetCollection("b"))->Count(), 1u);
+  EXPECT_EQ(recovered(), 1);
+  EXPECT_TRUE(store->DropCollection("a").ok()) << "an unloaded collection can be dropped";
+  EXPECT_EQ(store->ListCollections()->size(), 1u);
+  EXPECT_EQ(store->CreateCollection("b", config).status().code(), StatusCode::kAlreadyExists);
 }
 
 }  // namespace
