@@ -227,8 +227,9 @@ class StoreImpl final : public Store {
     std::uint64_t bytes = 0;
     for (const auto& e : entries) {
       if (e.manifest.generation == 0) continue;
-      const std::string dir = std::string("/") + kIndexesDir + "/" + std::to_string(e.id);
-      const std::string file = "/" + std::to_string(e.manifest.generation) + ".usearch";
+      // fmt, not operator+: GCC 12 warns falsely (-Wrestrict) on these concatenations.
+      const std::string dir = fmt::format("/{}/{}", kIndexesDir, e.id);
+      const std::string file = fmt::format("/{}.usearch", e.manifest.generation);
       QUIVER_RETURN_IF_ERROR(env_->CreateDirs(dest + dir));
       QUIVER_ASSIGN_OR_RETURN(std::uint64_t copied, CopyFile(dir_ + dir + file, dest + dir + file));
       QUIVER_RETURN_IF_ERROR(env_->SyncDir(dest + dir));
