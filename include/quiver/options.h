@@ -114,6 +114,12 @@ struct StoreOptions {
   /// Number of concurrent searches per collection that can run without waiting
   /// for a USearch thread context (0 = 2 * hardware threads, at least 4).
   std::uint32_t max_concurrent_searches = 0;
+  /// Threads one batch insert (or an index rebuild) uses to add vectors to
+  /// the HNSW graph (0 = hardware threads). More threads import faster; 1 makes
+  /// graph construction deterministic and avoids USearch issue #735
+  /// (concurrent adds can, rarely, leave a node that no search reaches; the
+  /// record stays in SQLite and a rebuild restores it).
+  std::uint32_t insert_threads = 0;
   /// Filesystem seam for the index files and the LOCK; nullptr = Env::Default().
   /// Not owned; must outlive the store. SQLite does its own I/O.
   Env* env = nullptr;

@@ -71,7 +71,7 @@ Status CollectionImpl::Recover(RecoveryReport* report) {
                                                    entry_.config, identity, m.checksum,
                                                    context_.search_threads, context_.add_threads);
     if (loaded.ok() && (*loaded)->size() == m.vector_count) {
-      index_ = std::shared_ptr<index::HnswIndex>(std::move(loaded).value());
+      SetIndex(std::shared_ptr<index::HnswIndex>(std::move(loaded).value()));
       applied_seq_ = m.applied_seq;
       report->vectors_loaded = m.vector_count;
     } else {
@@ -85,8 +85,8 @@ Status CollectionImpl::Recover(RecoveryReport* report) {
           entry_.name, CheckpointPath(m.generation), why);
     }
   }
-  const bool repair = !index_.load() && m.generation > 0;
-  if (!index_.load()) QUIVER_RETURN_IF_ERROR(RebuildFromStorage(report));
+  const bool repair = !index() && m.generation > 0;
+  if (!index()) QUIVER_RETURN_IF_ERROR(RebuildFromStorage(report));
   report->load_ms = MillisSince(start);
   QUIVER_RETURN_IF_ERROR(crash_point::MaybeCrash("open.after_load"));
 
@@ -172,7 +172,7 @@ Status CollectionImpl::RebuildFromStorage(RecoveryReport* report) {
   if (index->size() > 0 || entry_.manifest.generation > 0) {
     MarkDirty(std::max<std::uint64_t>(1, index->size()));
   }
-  index_ = std::move(index);
+  SetIndex(std::move(index));
   return Status::Ok();
 }
 
@@ -191,7 +191,7 @@ Status CollectionImpl::ReplayChangeLog(RecoveryReport* report) {
       delete_keys.push_back(change.key);
     }
   }
-  auto index = index_.load();
+  auto index = this->index();
   QUIVER_RETURN_IF_ERROR(index->Remove(delete_keys.data(), delete_keys.size()));
   QUIVER_RETURN_IF_ERROR(index->AddBatch(upsert_keys.data(), vectors.data(), upsert_keys.size()));
   applied_seq_ = last_seq;
@@ -317,7 +317,7 @@ Status CollectionImpl::ApplyUpserts(const std::vector<Record>& records,
   for (std::size_t i = 0; i < records.size(); ++i) {
     std::copy(records[i].embedding.begin(), records[i].embedding.end(), vectors.begin() + i * dims);
   }
-  Status s = index_.load()->AddBatch(keys.data(), vectors.data(), keys.size());
+  Status s = index()->AddBatch(keys.data(), vectors.data(), keys.size());
   if (!s.ok()) {
     // The batch is committed (durable) but the in-memory index missed it.
     // Reopening replays the change log and repairs the index.
@@ -392,7 +392,7 @@ Result<std::size_t> CollectionImpl::Delete(const std::vector<Key>& keys) {
   QUIVER_RETURN_IF_ERROR(CheckUsable(/*write=*/true));
   QUIVER_ASSIGN_OR_RETURN(auto written, context_.db->DeleteRecords(entry_.id, keys));
   if (written.changed == 0) return std::size_t{0};
-  Status s = index_.load()->Remove(keys.data(), keys.size());
+  Status s = index()->Remove(keys.data(), keys.size());
   if (!s.ok()) {
     Latch(s.WithContext("applying a committed delete to the index"));
     return Status::Internal("the delete is committed, but the index could not apply it (" +
@@ -427,7 +427,7 @@ Result<std::vector<std::vector<Match>>> CollectionImpl::Search(const float* quer
   const std::size_t dims = dimensions_;
   std::vector<std::vector<Match>> results(num_queries);
   std::vector<bool> found;
-  const auto index = index_.load();
+  const auto index = this->index();
   for (std::size_t q = 0; q < num_queries; ++q) {
     QUIVER_RETURN_IF_ERROR(
         index->Search(queries + q * dims, options.k, options.expansion_search, &results[q]));
@@ -452,7 +452,7 @@ Result<std::vector<std::vector<Match>>> CollectionImpl::SearchExact(const float*
   QUIVER_RETURN_IF_ERROR(CheckUsable(/*write=*/false));
   QUIVER_RETURN_IF_ERROR(ValidateQueries(queries, num_queries, k));
   std::vector<std::vector<Match>> results(num_queries);
-  const auto index = index_.load();
+  const auto index = this->index();
   for (std::size_t q = 0; q < num_queries; ++q) {
     QUIVER_RETURN_IF_ERROR(index->SearchExact(queries + q * dimensions_, k, &results[q]));
   }
@@ -472,12 +472,13 @@ Result<CollectionStats> CollectionImpl::Stats() {
   stats.config = config();
   QUIVER_ASSIGN_OR_RETURN(stats.records, context_.db->CountRecords(entry_.id));
   QUIVER_ASSIGN_OR_RETURN(stats.change_log_length, context_.db->ChangeLogLength(entry_.id));
-  const auto index = index_.load();
-  stats.index_vectors = index->size();
-  stats.index_memory_bytes = index->memory_bytes();
+  const auto index = this->index();
   stats.applied_seq = applied_seq_;
   {
+    // USearch's size and memory counters are not safe to read during an add.
     std::lock_guard<std::mutex> lock(write_mu_);
+    stats.index_vectors = index->size();
+    stats.index_memory_bytes = index->memory_bytes();
     stats.checkpoint_generation = entry_.manifest.generation;
     stats.checkpoint_applied_seq = entry_.manifest.applied_seq;
     stats.checkpoint_bytes = entry_.manifest.file_bytes;
@@ -522,7 +523,7 @@ Status CollectionImpl::CheckpointLocked(const CollectionConfig* new_config) {
     return s.WithContext("checkpoint of '" + entry_.name + "'");
   };
   QUIVER_ASSIGN_OR_RETURN(auto file, env->NewWritableFile(tmp_path));
-  auto saved = index_.load()->SaveCheckpoint(file.get(), identity);
+  auto saved = index()->SaveCheckpoint(file.get(), identity);
   if (!saved.ok()) return fail(saved.status(), /*latch=*/false);
   // A failed fsync may have dropped dirty pages while reporting them written:
   // never retry it and trust the file (the PostgreSQL "fsyncgate" lesson).
@@ -593,7 +594,7 @@ Result<VerifyReport> CollectionImpl::Verify() {
 
   QUIVER_ASSIGN_OR_RETURN(std::vector<Key> stored, context_.db->ListKeys(entry_.id));
   std::sort(stored.begin(), stored.end());
-  const auto index = index_.load();
+  const auto index = this->index();
   const std::vector<Key> indexed = index->Keys();
   report.records_checked = stored.size();
   report.index_vectors_checked = indexed.size();
@@ -640,6 +641,16 @@ Result<VerifyReport> CollectionImpl::Verify() {
   return report;
 }
 
+std::shared_ptr<index::HnswIndex> CollectionImpl::index() const {
+  std::lock_guard<std::mutex> lock(index_mu_);
+  return index_;
+}
+
+void CollectionImpl::SetIndex(std::shared_ptr<index::HnswIndex> index) {
+  std::lock_guard<std::mutex> lock(index_mu_);
+  index_ = std::move(index);
+}
+
 CollectionConfig CollectionImpl::config() const {
   std::lock_guard<std::mutex> lock(config_mu_);
   return entry_.config;
@@ -660,7 +671,8 @@ Status CollectionImpl::Rebuild(const RebuildOptions& options) {
   std::uint64_t snapshot_seq = 0;
   QUIVER_ASSIGN_OR_RETURN(auto rebuilt, BuildFromStorage(next, &snapshot_seq, options.progress));
   // Writes wait on write_mu_, so the scan saw every change up to applied_seq_.
-  const auto previous = index_.exchange(std::move(rebuilt));
+  const auto previous = index();
+  SetIndex(std::move(rebuilt));
   {
     std::lock_guard<std::mutex> config_lock(config_mu_);
     std::swap(entry_.config, next);  // `next` now holds the old configuration
@@ -670,13 +682,13 @@ Status CollectionImpl::Rebuild(const RebuildOptions& options) {
   Status s = CheckpointLocked(&installed);
   if (!s.ok()) {
     // Put the old index back: SQLite still names the old configuration.
-    index_ = previous;
+    SetIndex(previous);
     std::lock_guard<std::mutex> config_lock(config_mu_);
     entry_.config = next;
     return s.WithContext("rebuild of '" + entry_.name + "'");
   }
   context_.log->Info("collection '{}': rebuilt index ({}) of {} vectors in {:.0f} ms", entry_.name,
-                     installed.ToString(), index_.load()->size(), MillisSince(start));
+                     installed.ToString(), index()->size(), MillisSince(start));
   return Status::Ok();
 }
 

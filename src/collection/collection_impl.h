@@ -117,6 +117,8 @@ class CollectionImpl final : public Collection {
   void Latch(const Status& cause);
 
   std::string CheckpointPath(std::uint64_t generation) const;
+  std::shared_ptr<index::HnswIndex> index() const;
+  void SetIndex(std::shared_ptr<index::HnswIndex> index);
 
   const CollectionContext context_;
   const std::uint32_t dimensions_;  // never changes, read without locks
@@ -124,8 +126,9 @@ class CollectionImpl final : public Collection {
   /// (config also under config_mu_, for readers that do not take write_mu_).
   storage::CatalogEntry entry_;
   mutable std::mutex config_mu_;
-  /// Replaced atomically by Rebuild; every user loads its own reference.
-  std::atomic<std::shared_ptr<index::HnswIndex>> index_;
+  /// Replaced by Rebuild; every user takes its own reference through index().
+  mutable std::mutex index_mu_;
+  std::shared_ptr<index::HnswIndex> index_;  // guarded by index_mu_
 
   /// Serializes writes and checkpoints of this collection.
   mutable std::mutex write_mu_;

@@ -375,7 +375,7 @@ class StoreImpl final : public Store {
     const std::size_t hw = std::max(1u, std::thread::hardware_concurrency());
     c.search_threads = options_.max_concurrent_searches > 0 ? options_.max_concurrent_searches
                                                             : std::max<std::size_t>(4, 2 * hw);
-    c.add_threads = hw;
+    c.add_threads = options_.insert_threads > 0 ? options_.insert_threads : hw;
     return c;
   }
 
