@@ -1,8 +1,8 @@
 // Copyright (c) Quiver authors.
 //
 // Recovery: torn, corrupt, foreign and missing checkpoints are detected and
-// rebuilt from SQLite; a crash at any step of a checkpoint loses nothing; a
-// process killed with SIGKILL loses no acknowledged write.
+// rebuilt from SQLite; a crash at any step of a checkpoint loses nothing.
+// (The kill -9 loop is in tests/crash/kill_test.cc.)
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -220,76 +220,6 @@ INSTANTIATE_TEST_SUITE_P(AllPoints, CheckpointCrashTest,
                            }
                            return name;
                          });
-
-// Black box: a child process writes batches and reports each acknowledged
-// batch through a pipe; the parent kills it with SIGKILL at a random moment.
-// Every acknowledged key must be present after reopening (I1), and no batch
-// may be partially present (I9).
-TEST(KillTest, SigkillLosesNoAcknowledgedWrite) {
-  constexpr int kIterations = 5;
-  constexpr std::size_t kBatch = 50;
-  std::mt19937 rng(2024);
-  TempDir dir;
-  std::set<Key> acknowledged;
-  Key next_key = 0;
-  for (int iteration = 0; iteration < kIterations; ++iteration) {
-    int fds[2];
-    ASSERT_EQ(::pipe(fds), 0);
-    const Key first = next_key;
-    pid_t pid = ::fork();
-    ASSERT_GE(pid, 0);
-    if (pid == 0) {
-      ::close(fds[0]);
-      StoreOptions options;
-      options.logger = [](LogLevel, std::string_view) {};
-      options.checkpoint_every_changes = 300;  // checkpoints happen mid-run too
-      auto store = Store::Open(dir.path(), options);
-      if (!store.ok()) ::_exit(3);
-      auto c = (*store)->OpenCollection("docs", Config());
-      if (!c.ok()) ::_exit(4);
-      for (Key k = first;; k += kBatch) {
-        auto vectors = ClusteredVectors(kBatch, kDims, static_cast<std::uint32_t>(k));
-        if (!(*c)->Upsert(MakeRecords(vectors, kDims, k)).ok()) ::_exit(5);
-        Key last = k + kBatch - 1;
-        if (::write(fds[1], &last, sizeof(last)) != sizeof(last)) ::_exit(6);
-      }
-    }
-    ::close(fds[1]);
-    std::this_thread::sleep_for(std::chrono::milliseconds(100 + rng() % 400));
-    ::kill(pid, SIGKILL);
-    int status = 0;
-    ::waitpid(pid, &status, 0);
-    ASSERT_TRUE(WIFSIGNALED(status)) << "child exited early with " << WEXITSTATUS(status);
-    Key last = 0;
-    bool any = false;
-    while (::read(fds[0], &last, sizeof(last)) == sizeof(last)) any = true;
-    ::close(fds[0]);
-    if (any) {
-      for (Key k = first; k <= last; ++k) acknowledged.insert(k);
-      next_key = last + 1;
-    }
-
-    auto store = Store::Open(dir.path(), testing::QuietOptions());
-    ASSERT_TRUE(store.ok()) << store.status().ToString();
-    auto c = (*store)->OpenCollection("docs", Config());
-    ASSERT_TRUE(c.ok());
-    auto report = *(*c)->Verify();
-    EXPECT_TRUE(report.clean()) << ::testing::PrintToString(report.problems);
-    std::vector<Key> all(acknowledged.begin(), acknowledged.end());
-    auto got = *(*c)->Get(all);
-    for (std::size_t i = 0; i < all.size(); ++i) {
-      ASSERT_TRUE(got[i].has_value()) << "acknowledged key " << all[i] << " lost";
-    }
-    // Batches are atomic: the count is a multiple of the batch size.
-    const std::uint64_t count = *(*c)->Count();
-    EXPECT_EQ(count % kBatch, 0u);
-    EXPECT_GE(count, acknowledged.size());
-    next_key = std::max<Key>(next_key, count);
-  }
-  EXPECT_GT(acknowledged.size(), 0u);
-  std::printf("[ kill -9  ] %d iterations, %zu acknowledged records, 0 lost\n", kIterations,
-              acknowledged.size());
-}
 
 }  // namespace
 }  // namespace quiver
