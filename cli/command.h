@@ -181,6 +181,9 @@ Command AddDropCommand(CLI::App& app, const GlobalOptions& global);
 Command AddListCommand(CLI::App& app, const GlobalOptions& global);
 Command AddStatsCommand(CLI::App& app, const GlobalOptions& global);
 Command AddVerifyCommand(CLI::App& app, const GlobalOptions& global);
+Command AddRebuildCommand(CLI::App& app, const GlobalOptions& global);
+Command AddBackupCommand(CLI::App& app, const GlobalOptions& global);
+Command AddRestoreCommand(CLI::App& app, const GlobalOptions& global);
 #ifdef QUIVER_HAVE_SERVER
 Command AddServeCommand(CLI::App& app, const GlobalOptions& global);
 #endif

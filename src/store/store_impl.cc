@@ -237,8 +237,12 @@ class StoreImpl final : public Store {
     }
     QUIVER_RETURN_IF_ERROR(env_->SyncDir(dest + "/" + kIndexesDir));
     QUIVER_RETURN_IF_ERROR(db_->BackupTo(dest + "/" + kDatabaseFile));
-    QUIVER_RETURN_IF_ERROR(env_->SyncDir(dest));
     gate.unlock();
+    // Another process (a server beside `quiver backup`) may have checkpointed
+    // between the file copies and the database snapshot; make the copy's
+    // files match the copy's manifests.
+    QUIVER_ASSIGN_OR_RETURN(bytes, ReconcileBackupFiles(dest, entries, bytes));
+    QUIVER_RETURN_IF_ERROR(env_->SyncDir(dest));
     QUIVER_ASSIGN_OR_RETURN(std::uint64_t db_bytes, env_->FileSize(dest + "/" + kDatabaseFile));
     log_.Info("backup of {} written to {}: {} collections, {:.1f} MiB in {:.0f} ms", dir_, dest,
               entries.size(), static_cast<double>(bytes + db_bytes) / (1 << 20),
@@ -317,6 +321,40 @@ class StoreImpl final : public Store {
       }
     }
     return env_->CreateDirs(dest);
+  }
+
+  /// For each collection whose manifest in the copied database names another
+  /// generation than the file copied before (`copied`), copies that file
+  /// instead. If it is gone too, the copy rebuilds that index when opened.
+  Result<std::uint64_t> ReconcileBackupFiles(const std::string& dest,
+                                             const std::vector<storage::CatalogEntry>& copied,
+                                             std::uint64_t bytes) {
+    QUIVER_ASSIGN_OR_RETURN(auto copy_db,
+                            storage::Database::Open(dest + "/" + kDatabaseFile, /*read_only=*/true,
+                                                    options_.synchronous));
+    QUIVER_ASSIGN_OR_RETURN(auto in_copy, copy_db->ListCollections());
+    for (const auto& e : in_copy) {
+      auto before =
+          std::find_if(copied.begin(), copied.end(), [&](const auto& c) { return c.id == e.id; });
+      const std::uint64_t had = before == copied.end() ? 0 : before->manifest.generation;
+      if (had == e.manifest.generation) continue;
+      const std::string dir = fmt::format("/{}/{}", kIndexesDir, e.id);
+      if (had > 0) (void)env_->RemoveFile(fmt::format("{}{}/{}.usearch", dest, dir, had));
+      if (e.manifest.generation == 0) continue;
+      const std::string file = fmt::format("/{}.usearch", e.manifest.generation);
+      QUIVER_RETURN_IF_ERROR(env_->CreateDirs(dest + dir));
+      auto copied_now = CopyFile(dir_ + dir + file, dest + dir + file);
+      if (copied_now.ok()) {
+        bytes += *copied_now;
+        QUIVER_RETURN_IF_ERROR(env_->SyncDir(dest + dir));
+      } else {
+        log_.Warn(
+            "backup: checkpoint {} of '{}' changed during the copy ({}); the copy will "
+            "rebuild that index from its database when opened",
+            file, e.name, copied_now.status().ToString());
+      }
+    }
+    return bytes;
   }
 
   /// Copies `from` to `to` through the Env and fsyncs it; returns the bytes copied.

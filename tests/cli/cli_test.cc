@@ -125,7 +125,9 @@ class CliTest : public ::testing::Test {
   // The keys of the matches of one `search --json` output line.
   static std::vector<std::uint64_t> MatchKeys(const std::string& line) {
     std::vector<std::uint64_t> keys;
-    for (const Json& match : Json::parse(line)["matches"]) keys.push_back(match["key"]);
+    // Keep the parsed document alive: a range-for over a member of a temporary dangles.
+    const Json parsed = Json::parse(line);
+    for (const Json& match : parsed["matches"]) keys.push_back(match["key"]);
     return keys;
   }
 
@@ -361,6 +363,40 @@ TEST_F(CliTest, HelpExplainsDistancesAndVersionPrints) {
   CommandRun version = Quiver({"--version"});
   EXPECT_EQ(version.exit_status, 0);
   EXPECT_THAT(version.out, HasSubstr("quiver "));
+}
+
+TEST_F(CliTest, RebuildChangesIndexParametersAndKeepsEveryRecord) {
+  CreateAndImport();
+  CommandRun rebuilt =
+      QuiverOk({"rebuild", "--collection", "docs", "--scalar", "f16", "--connectivity", "8"});
+  EXPECT_THAT(rebuilt.out, HasSubstr("after:  dims=16 metric=l2sq scalar=f16 M=8"));
+  EXPECT_THAT(QuiverOk({"list"}).out, HasSubstr("f16"));
+  EXPECT_EQ(QuiverOk({"verify"}).exit_status, 0);
+  CommandRun found =
+      QuiverOk({"search", "--collection", "docs", "-k", "1", "--json", WriteQueries({123})});
+  EXPECT_EQ(MatchKeys(Lines(found.out)[0]), std::vector<std::uint64_t>{123});
+  CommandRun bad = Quiver({"rebuild", "--data", data_, "--collection", "docs", "--scalar", "f64"});
+  EXPECT_EQ(bad.exit_status, 1);
+  EXPECT_THAT(bad.err, HasSubstr("--scalar"));
+}
+
+TEST_F(CliTest, BackupAndRestoreMakeVerifiedCopies) {
+  CreateAndImport();
+  QuiverOk({"delete", "--collection", "docs", "5"});
+  const std::string backup = dir_.Path("backup");
+  CommandRun backed_up = QuiverOk({"backup", backup});
+  EXPECT_THAT(backed_up.out, HasSubstr("1 collections, 1999 records, verified"));
+  CommandRun again = Quiver({"backup", "--data", data_, backup});
+  EXPECT_EQ(again.exit_status, 2);
+  EXPECT_THAT(again.err, HasSubstr("is not empty"));
+
+  const std::string restored = dir_.Path("restored");
+  CommandRun restore = Quiver({"restore", backup, restored});
+  EXPECT_EQ(restore.exit_status, 0) << restore.err;
+  CommandRun got = Quiver({"get", "--data", restored, "--collection", "docs", "5"});
+  EXPECT_NE(got.exit_status, 0) << "the delete before the backup is in the copy";
+  CommandRun kept = Quiver({"get", "--data", restored, "--collection", "docs", "6"});
+  EXPECT_EQ(kept.exit_status, 0) << kept.err;
 }
 
 }  // namespace
