@@ -18,6 +18,9 @@ namespace {
 constexpr std::size_t kRebuildBatch = 4096;
 constexpr std::size_t kMaxExpansionSearch = 65536;
 constexpr std::size_t kMaxIdBytes = 1024;
+/// Compact (rebuild) the index at a checkpoint once this many vectors were
+/// removed or replaced since it was built, and at least a quarter of its size.
+constexpr std::size_t kCompactMinRemoved = 1000;
 
 double MillisSince(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
@@ -501,8 +504,26 @@ Status CollectionImpl::Checkpoint() {
   return CheckpointLocked();
 }
 
+Status CollectionImpl::CompactIfChurned() {
+  const auto current = index();
+  const std::size_t removed = current->removed_slots();
+  if (removed < std::max(kCompactMinRemoved, current->size() / 4)) return Status::Ok();
+  const auto start = std::chrono::steady_clock::now();
+  std::uint64_t snapshot_seq = 0;
+  QUIVER_ASSIGN_OR_RETURN(auto rebuilt, BuildFromStorage(config(), &snapshot_seq, nullptr));
+  SetIndex(std::move(rebuilt));
+  context_.log->Info(
+      "collection '{}': compacted the index ({} vectors; {} removed or replaced since it was "
+      "built) in {:.0f} ms",
+      entry_.name, current->size(), removed, MillisSince(start));
+  return Status::Ok();
+}
+
 Status CollectionImpl::CheckpointLocked(const CollectionConfig* new_config) {
   if (changes_since_checkpoint_ == 0 && new_config == nullptr) return Status::Ok();
+  // Replaced or deleted vectors leave USearch's graph with reused slots that
+  // searches reach less well; past a threshold, rebuild it before saving.
+  if (new_config == nullptr) QUIVER_RETURN_IF_ERROR(CompactIfChurned());
   std::shared_lock<std::shared_mutex> gate;
   if (context_.checkpoint_gate)
     gate = std::shared_lock<std::shared_mutex>(*context_.checkpoint_gate);

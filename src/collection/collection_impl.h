@@ -111,6 +111,9 @@ class CollectionImpl final : public Collection {
   Status AfterWrite(std::uint64_t changes);
   /// Counts `changes` more unsaved changes and remembers when the first one came.
   void MarkDirty(std::uint64_t changes);
+  /// Rebuilds the index from SQLite when many of its vectors were removed or
+  /// replaced since it was built (see HnswIndex::removed_slots). Holds write_mu_.
+  Status CompactIfChurned();
   /// Writes a checkpoint of the current index. With `new_config`, the
   /// manifest commit also stores that configuration (Rebuild).
   Status CheckpointLocked(const CollectionConfig* new_config = nullptr);

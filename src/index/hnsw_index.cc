@@ -471,6 +471,11 @@ std::size_t HnswIndex::size() const {
   return impl_->index.size();
 }
 
+std::size_t HnswIndex::removed_slots() const {
+  std::shared_lock<std::shared_mutex> lock(impl_->mu);
+  return impl_->tombstones;
+}
+
 std::size_t HnswIndex::memory_bytes() const {
   std::shared_lock<std::shared_mutex> lock(impl_->mu);
   return impl_->index.memory_usage();

@@ -108,6 +108,11 @@ class HnswIndex {
 
   /// Live vectors.
   std::size_t size() const;
+  /// Vectors removed (deleted or replaced by an upsert) since this index was
+  /// built, plus free slots found in the checkpoint it was loaded from. USearch
+  /// reuses removed slots through its update path, and a graph that saw much
+  /// of this churn loses recall; Quiver compacts (rebuilds) past a threshold.
+  std::size_t removed_slots() const;
   /// Bytes of memory used (USearch's estimate).
   std::size_t memory_bytes() const;
   /// All live keys, ascending.

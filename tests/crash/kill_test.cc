@@ -47,11 +47,13 @@ struct Message {
   std::uint32_t count = 0;
 };
 
+/// A pseudo-random vector that is a pure function of (key, version), so the
+/// parent can recompute what the child wrote.
 std::vector<float> EmbeddingFor(Key key, std::uint64_t version) {
+  std::mt19937_64 rng(key * 1000003 + version);
+  std::uniform_real_distribution<float> uniform(0.0f, 10.0f);
   std::vector<float> v(kDims);
-  for (std::size_t d = 0; d < kDims; ++d) {
-    v[d] = static_cast<float>((key * 31 + version * 7 + d * 13) % 1000) / 100.0f;
-  }
+  for (float& x : v) x = uniform(rng);
   return v;
 }
 
@@ -111,6 +113,7 @@ TEST(KillTest, SigkillLoopKeepsEveryAcknowledgedWrite) {
   std::map<Key, std::uint64_t> model;
   std::uint64_t next_version = 1;
   std::size_t acked_ops = 0, indeterminate = 0, reopen_total_ms = 0;
+  std::size_t approximate_probes = 0, approximate_hits = 0;
 
   for (int iteration = 0; iteration < iterations; ++iteration) {
     int fds[2];
@@ -207,19 +210,30 @@ TEST(KillTest, SigkillLoopKeepsEveryAcknowledgedWrite) {
     auto report = *(*c)->Verify();
     ASSERT_TRUE(report.clean()) << "iteration " << iteration << ": "
                                 << ::testing::PrintToString(report.problems);
-    // The newest acknowledged version of a key is what search finds.
-    if (!model.empty()) {
-      auto [key, version] = *model.begin();
-      auto m2 = *(*c)->Search(EmbeddingFor(key, version), SearchOptions{});
-      ASSERT_FALSE(m2.empty());
-      EXPECT_FLOAT_EQ(m2[0].distance, 0.0f);
+    // The newest acknowledged version of each key is in the index: an exact
+    // search finds it at distance 0. The approximate (HNSW) search is
+    // measured, not asserted: graph quality is recall, not durability.
+    std::size_t probes = 0;
+    for (auto it = model.begin(); it != model.end() && probes < 20; ++it, ++probes) {
+      const auto query = EmbeddingFor(it->first, it->second);
+      auto exact = *(*c)->SearchExact(query.data(), 1, 1);
+      ASSERT_EQ(exact[0].size(), 1u);
+      ASSERT_EQ(exact[0][0].distance, 0.0f) << "iteration " << iteration << ": key " << it->first
+                                            << " version " << it->second << " is not in the index";
+      auto approximate = *(*c)->Search(query, SearchOptions{});
+      ++approximate_probes;
+      approximate_hits += !approximate.empty() && approximate[0].distance == 0.0f;
     }
   }
   std::printf(
       "[ kill -9  ] %d iterations, %zu acknowledged operations, %zu in flight at the kill, "
-      "%zu live keys, 0 violations, mean reopen %.1f ms\n",
+      "%zu live keys, 0 violations, mean reopen %.1f ms; HNSW top-1 found the newest version "
+      "in %zu of %zu probes\n",
       iterations, acked_ops, indeterminate, model.size(),
-      iterations ? double(reopen_total_ms) / iterations : 0.0);
+      iterations ? double(reopen_total_ms) / iterations : 0.0, approximate_hits,
+      approximate_probes);
+  // Compaction keeps the churned graph searchable.
+  EXPECT_GE(approximate_hits, approximate_probes * 95 / 100);
 }
 
 }  // namespace

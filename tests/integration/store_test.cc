@@ -376,3 +376,35 @@ TEST(LazyOpenTest, CollectionsAreRecoveredOnFirstUse) {
 
 }  // namespace
 }  // namespace quiver
+
+namespace quiver {
+namespace {
+
+TEST(CompactionTest, HeavyChurnIsCompactedAtTheNextCheckpoint) {
+  testing::TempDir dir;
+  std::vector<std::string> lines;
+  StoreOptions options;
+  options.logger = [&](LogLevel, std::string_view line) { lines.emplace_back(line); };
+  auto store = std::move(Store::Open(dir.path(), options)).value();
+  CollectionConfig config;
+  config.dimensions = 8;
+  auto c = *store->CreateCollection("docs", config);
+  auto first = testing::ClusteredVectors(2000, 8, 1);
+  auto second = testing::ClusteredVectors(2000, 8, 2);
+  ASSERT_TRUE(c->Upsert(testing::MakeRecords(first, 8)).ok());
+  ASSERT_TRUE(c->Checkpoint().ok());
+  ASSERT_TRUE(c->Upsert(testing::MakeRecords(second, 8)).ok());  // replaces every vector
+  ASSERT_TRUE(c->Checkpoint().ok());
+  EXPECT_TRUE(std::any_of(lines.begin(), lines.end(), [](const std::string& l) {
+    return l.find("compacted the index (2000 vectors; 2000 removed or replaced") !=
+           std::string::npos;
+  }));
+  EXPECT_TRUE(c->Verify()->clean());
+  auto m = *c->Search(std::vector<float>(second.begin() + 8 * 42, second.begin() + 8 * 43),
+                      SearchOptions{});
+  EXPECT_EQ(m[0].key, 42u);
+  EXPECT_FLOAT_EQ(m[0].distance, 0.0f);
+}
+
+}  // namespace
+}  // namespace quiver
