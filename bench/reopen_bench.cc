@@ -96,7 +96,8 @@ int main(int argc, char** argv) {
     quiver::StoreOptions reopen;
     reopen.checkpoint_on_close = false;
     reopen.logger = [&](quiver::LogLevel, std::string_view line) {
-      if (line.find("changes replayed") != std::string_view::npos) replayed = line;
+      if (line.find("changes replayed") != std::string_view::npos) replayed += std::string(line);
+      if (line.find("replay read") != std::string_view::npos) replayed += std::string(line) + "; ";
     };
     const auto start = Clock::now();
     auto store = std::move(quiver::Store::Open(dir, reopen)).value();

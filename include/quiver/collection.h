@@ -95,7 +95,7 @@ class Collection {
 
   /// Inserts new records under fresh keys, atomically: records[i].key is
   /// ignored and the keys chosen (consecutive, one above the largest key below
-  /// 2^63 in the collection) are returned in order. Same validation and
+  /// 2^63 in the collection, from 1 in an empty one) are returned in order. Same validation and
   /// durability as Upsert. For clients that let the store number records
   /// (memista's /v1/insert).
   virtual Result<std::vector<Key>> Insert(const std::vector<Record>& records) = 0;

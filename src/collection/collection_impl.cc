@@ -180,6 +180,7 @@ Status CollectionImpl::RebuildFromStorage(RecoveryReport* report) {
 }
 
 Status CollectionImpl::ReplayChangeLog(RecoveryReport* report) {
+  const auto start = std::chrono::steady_clock::now();
   std::uint64_t last_seq = 0;
   QUIVER_ASSIGN_OR_RETURN(
       auto changes, context_.db->ChangesSince(entry_.id, dimensions_, applied_seq_, &last_seq));
@@ -194,9 +195,17 @@ Status CollectionImpl::ReplayChangeLog(RecoveryReport* report) {
       delete_keys.push_back(change.key);
     }
   }
+  const double read_ms = MillisSince(start);
   auto index = this->index();
   QUIVER_RETURN_IF_ERROR(index->Remove(delete_keys.data(), delete_keys.size()));
   QUIVER_RETURN_IF_ERROR(index->AddBatch(upsert_keys.data(), vectors.data(), upsert_keys.size()));
+  if (!changes.empty()) {
+    context_.log->Info(
+        "collection '{}': replay read {} changed keys from SQLite in {:.0f} ms, "
+        "applied {} upserts and {} deletes to the index in {:.0f} ms",
+        entry_.name, changes.size(), read_ms, upsert_keys.size(), delete_keys.size(),
+        MillisSince(start) - read_ms);
+  }
   applied_seq_ = last_seq;
   report->changes_replayed = changes.size();
   if (!changes.empty()) MarkDirty(changes.size());

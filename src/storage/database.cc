@@ -497,7 +497,8 @@ Result<WriteResult> Database::WriteRecords(std::int64_t id, std::uint32_t dimens
     QUIVER_ASSIGN_OR_RETURN(Stmt max,
                             writer_->Prepare("SELECT max(key) FROM " + table + " WHERE key >= 0"));
     QUIVER_ASSIGN_OR_RETURN(bool row, max.Step());
-    next_key = (row && !max.IsNull(0)) ? FromSql(max.Int(0)) + 1 : 0;
+    // Numbering starts at 1, as memista's does: clients often read id 0 as "none".
+    next_key = (row && !max.IsNull(0)) ? FromSql(max.Int(0)) + 1 : 1;
     if (next_key + records.size() > (Key{1} << 63)) {
       return Status::FailedPrecondition("collection key space below 2^63 is exhausted");
     }

@@ -111,7 +111,8 @@ class Database {
   Result<WriteResult> UpsertRecords(std::int64_t id, std::uint32_t dimensions,
                                     const std::vector<Record>& records);
   /// Inserts `records` under fresh keys (one above the largest key below
-  /// 2^63 in the collection), writing the chosen keys into `*keys`.
+  /// 2^63 in the collection, or from 1 when there is none), writing the
+  /// chosen keys into `*keys`.
   Result<WriteResult> AppendRecords(std::int64_t id, std::uint32_t dimensions,
                                     const std::vector<Record>& records, std::vector<Key>* keys);
   /// Deletes the records that exist among `keys`; appends a change for each.

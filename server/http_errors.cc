@@ -1,0 +1,96 @@
+// Copyright (c) Quiver authors.
+
+#include "server/http_errors.h"
+
+#include <fmt/format.h>
+
+#include "server/json_out.h"
+
+namespace quiver::server {
+
+int StatusToHttp(StatusCode code) {
+  switch (code) {
+    case StatusCode::kOk:
+      return 200;
+    case StatusCode::kInvalidArgument:
+      return 400;
+    case StatusCode::kNotFound:
+      return 404;
+    case StatusCode::kAlreadyExists:
+    case StatusCode::kFailedPrecondition:
+      return 409;
+    case StatusCode::kNotSupported:
+      return 501;
+    case StatusCode::kBusy:
+      return 503;
+    case StatusCode::kCorruption:
+    case StatusCode::kIOError:
+    case StatusCode::kInternal:
+      return 500;
+  }
+  return 500;  // An out-of-range value: treat it as a bug.
+}
+
+ApiError ApiError::FromStatus(const Status& status) {
+  return {StatusToHttp(status.code()), std::string(StatusCodeName(status.code())),
+          status.message()};
+}
+
+ApiError ApiError::Unauthorized() {
+  return {401, "unauthorized", "missing or wrong API key: send 'Authorization: Bearer <key>'"};
+}
+
+ApiError ApiError::RouteNotFound(std::string_view method, std::string_view path) {
+  return {404, "route_not_found", fmt::format("no route {} {}", method, path)};
+}
+
+ApiError ApiError::MethodNotAllowed(std::string_view method, std::string_view path,
+                                    std::string_view allowed) {
+  return {405, "method_not_allowed",
+          fmt::format("{} is not allowed on {}; allowed: {}", method, path, allowed)};
+}
+
+ApiError ApiError::UnsupportedMediaType(std::string_view content_type) {
+  return {415, "unsupported_media_type",
+          fmt::format("request body must be JSON sent with 'Content-Type: application/json', "
+                      "got '{}'",
+                      content_type)};
+}
+
+ApiError ApiError::PayloadTooLarge(std::size_t limit_bytes) {
+  return {413, "payload_too_large",
+          fmt::format("request body exceeds the limit of {} bytes", limit_bytes)};
+}
+
+ApiError ApiError::HeadersTooLarge(std::size_t limit_bytes) {
+  return {431, "headers_too_large",
+          fmt::format("request line and headers exceed the limit of {} bytes", limit_bytes)};
+}
+
+ApiError ApiError::RequestTimeout() {
+  return {408, "request_timeout", "the request did not arrive in time; the connection is closed"};
+}
+
+ApiError ApiError::BadRequest(std::string message) {
+  return {400, "bad_request", std::move(message)};
+}
+
+ApiError ApiError::Unavailable(std::string message) {
+  return {503, "unavailable", std::move(message)};
+}
+
+std::string ErrorBody(ErrorStyle style, const ApiError& error) {
+  JsonOut body;
+  if (style == ErrorStyle::kMemista) {
+    body["error"] = error.message;
+  } else {
+    body["error"] = {{"code", error.code}, {"message", error.message}};
+  }
+  return DumpJson(body);
+}
+
+ErrorStyle ErrorStyleForPath(std::string_view path) {
+  return path.starts_with("/v1/") ? ErrorStyle::kMemista : ErrorStyle::kNative;
+}
+
+}  // namespace quiver::server

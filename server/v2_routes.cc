@@ -1,0 +1,488 @@
+// Copyright (c) Quiver authors.
+//
+// /v2: the native API. docs/http-api.md documents every route with examples;
+// server/openapi.json describes them. Conventions:
+//   - collections are addressed by name in the path, records by id in the body;
+//   - an id is an integer (the record's key) or a string (stored as the
+//     record's id, mapped to a key by KeyForStringId, see record_id.h);
+//   - request objects reject unknown fields (a typo is an error, not a default);
+//   - errors: {"error": {"code": ..., "message": ...}}, status by StatusToHttp.
+
+#include <chrono>
+#include <cstdint>
+#include <limits>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "quiver/collection.h"
+#include "quiver/record.h"
+#include "quiver/store.h"
+#include "server/json_body.h"
+#include "server/json_out.h"
+#include "server/record_id.h"
+#include "server/routes.h"
+#include "server/search_request.h"
+#include "server/status_macros.h"
+
+namespace quiver::server {
+namespace {
+
+constexpr std::string_view kNameField = "name";
+constexpr std::uint64_t kMaxUint32 = std::numeric_limits<std::uint32_t>::max();
+
+// ---------------------------------------------------------------- JSON views
+
+JsonOut ConfigJson(const CollectionConfig& config) {
+  return {{"dimensions", config.dimensions},
+          {"metric", MetricName(config.metric)},
+          {"scalar", ScalarKindName(config.scalar)},
+          {"connectivity", config.connectivity},
+          {"expansion_add", config.expansion_add},
+          {"expansion_search", config.expansion_search},
+          {"model_id", config.model_id},
+          {"model_version", config.model_version}};
+}
+
+JsonOut CollectionJson(std::int64_t id, const std::string& name, const CollectionConfig& config) {
+  return {{"name", name}, {"id", id}, {"config", ConfigJson(config)}};
+}
+
+JsonOut StatsJson(const CollectionStats& stats) {
+  return {{"name", stats.name},
+          {"id", stats.id},
+          {"config", ConfigJson(stats.config)},
+          {"records", stats.records},
+          {"index_vectors", stats.index_vectors},
+          {"index_memory_bytes", stats.index_memory_bytes},
+          {"applied_seq", stats.applied_seq},
+          {"change_log_length", stats.change_log_length},
+          {"checkpoint_generation", stats.checkpoint_generation},
+          {"checkpoint_applied_seq", stats.checkpoint_applied_seq},
+          {"checkpoint_bytes", stats.checkpoint_bytes},
+          {"last_checkpoint_ms", stats.last_checkpoint_ms},
+          {"simd_kernel", stats.simd_kernel},
+          {"fatal_error", stats.fatal_error}};
+}
+
+// Stored metadata (serialized JSON object text) as a JSON value; "" is {}.
+JsonOut MetadataJson(const std::string& metadata) {
+  if (metadata.empty()) return JsonOut::object();
+  JsonOut parsed = JsonOut::parse(metadata, nullptr, /*allow_exceptions=*/false);
+  return parsed.is_discarded() ? JsonOut(metadata) : parsed;
+}
+
+double MillisecondsSince(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+      .count();
+}
+
+// ---------------------------------------------------------------- parsing
+
+Result<std::uint32_t> OptionalUint32(const JsonObject& object, std::string_view key,
+                                     std::uint32_t default_value) {
+  std::optional<JsonValue> value = object.Optional(key);
+  if (!value) return default_value;
+  QS_ASSIGN_OR_RETURN(const std::uint64_t number, value->AsUint(0, kMaxUint32));
+  return static_cast<std::uint32_t>(number);
+}
+
+Result<std::string> OptionalString(const JsonObject& object, std::string_view key) {
+  std::optional<JsonValue> value = object.Optional(key);
+  if (!value) return std::string();
+  QS_ASSIGN_OR_RETURN(std::string_view text, value->AsString());
+  return std::string(text);
+}
+
+// A collection configuration; omitted fields take CollectionConfig's defaults.
+Result<CollectionConfig> ParseConfig(const JsonObject& object) {
+  QS_RETURN_IF_ERROR(
+      object.OnlyFields({"dimensions", "metric", "scalar", "connectivity", "expansion_add",
+                         "expansion_search", "model_id", "model_version"}));
+  CollectionConfig config;
+  QS_ASSIGN_OR_RETURN(JsonValue dimensions, object.Required("dimensions"));
+  QS_ASSIGN_OR_RETURN(const std::uint64_t dimension_count, dimensions.AsUint(1, kMaxUint32));
+  config.dimensions = static_cast<std::uint32_t>(dimension_count);
+  if (std::optional<JsonValue> metric = object.Optional("metric")) {
+    QS_ASSIGN_OR_RETURN(std::string_view name, metric->AsString());
+    QS_ASSIGN_OR_RETURN(config.metric, ParseMetric(name));
+  }
+  if (std::optional<JsonValue> scalar = object.Optional("scalar")) {
+    QS_ASSIGN_OR_RETURN(std::string_view name, scalar->AsString());
+    QS_ASSIGN_OR_RETURN(config.scalar, ParseScalarKind(name));
+  }
+  QS_ASSIGN_OR_RETURN(config.connectivity,
+                      OptionalUint32(object, "connectivity", config.connectivity));
+  QS_ASSIGN_OR_RETURN(config.expansion_add,
+                      OptionalUint32(object, "expansion_add", config.expansion_add));
+  QS_ASSIGN_OR_RETURN(config.expansion_search,
+                      OptionalUint32(object, "expansion_search", config.expansion_search));
+  QS_ASSIGN_OR_RETURN(config.model_id, OptionalString(object, "model_id"));
+  QS_ASSIGN_OR_RETURN(config.model_version, OptionalString(object, "model_version"));
+  QS_RETURN_IF_ERROR(config.Validate().WithContext("config"));
+  return config;
+}
+
+// Which fields of a record a response carries ("include": [...]).
+struct Include {
+  bool text = false;
+  bool metadata = false;
+  bool embedding = false;
+  bool distance = false;
+};
+
+// Parses "include" (absent = `defaults`); each name must be in `allowed`.
+Result<Include> ParseInclude(const JsonObject& root, Include defaults,
+                             std::initializer_list<std::string_view> allowed) {
+  std::optional<JsonValue> value = root.Optional("include");
+  if (!value) return defaults;
+  QS_ASSIGN_OR_RETURN(JsonArray names, value->AsArray());
+  Include include;
+  QS_RETURN_IF_ERROR(names.ForEach([&](std::size_t, const JsonValue& name_value) -> Status {
+    QS_ASSIGN_OR_RETURN(std::string_view name, name_value.AsString());
+    bool known = false;
+    for (std::string_view candidate : allowed) known = known || candidate == name;
+    if (!known) {
+      return Status::InvalidArgument(fmt::format("{}: unknown field '{}'; expected one of: {}",
+                                                 name_value.Name(), name,
+                                                 fmt::join(allowed, ", ")));
+    }
+    include.text = include.text || name == "text";
+    include.metadata = include.metadata || name == "metadata";
+    include.embedding = include.embedding || name == "embedding";
+    include.distance = include.distance || name == "distance";
+    return Status::Ok();
+  }));
+  return include;
+}
+
+// "ids": [...], 1 to kMaxBatchSize of them.
+Result<std::vector<RecordId>> ParseIds(const JsonObject& root) {
+  QS_ASSIGN_OR_RETURN(JsonValue value, root.Required("ids"));
+  QS_ASSIGN_OR_RETURN(JsonArray array, value.AsArray());
+  QS_RETURN_IF_ERROR(array.CheckSize(1, kMaxBatchSize));
+  std::vector<RecordId> ids;
+  ids.reserve(array.size());
+  QS_RETURN_IF_ERROR(array.ForEach([&](std::size_t, const JsonValue& id) -> Status {
+    QS_ASSIGN_OR_RETURN(RecordId parsed, ParseRecordId(id));
+    ids.push_back(std::move(parsed));
+    return Status::Ok();
+  }));
+  return ids;
+}
+
+std::vector<Key> KeysOf(const std::vector<RecordId>& ids) {
+  std::vector<Key> keys;
+  keys.reserve(ids.size());
+  for (const RecordId& id : ids) keys.push_back(id.key);
+  return keys;
+}
+
+// Whether the stored record is the one the client named: any record for an
+// integer id; for a string id, only the record holding that string (the key
+// might hold an integer-keyed record that merely shares the hash).
+bool IsRecordNamed(const RecordId& requested, const Record& stored) {
+  return requested.id.empty() || requested.id == stored.id;
+}
+
+JsonOut RecordJson(const Record& record, const Include& include) {
+  JsonOut json = {{"id", RecordIdJson(record.key, record.id)}, {"key", record.key}};
+  if (include.text) json["text"] = record.text;
+  if (include.metadata) json["metadata"] = MetadataJson(record.metadata);
+  if (include.embedding) json["embedding"] = record.embedding;
+  return json;
+}
+
+// The request's collection: the {name} path parameter.
+Result<std::shared_ptr<Collection>> PathCollection(Service& service,
+                                                   const httplib::Request& request) {
+  return service.FindCollection(PathParameter(request, 1), kNameField);
+}
+
+// ---------------------------------------------------------------- collections
+
+Result<Reply> ListCollections(Service& service, const httplib::Request&) {
+  QS_ASSIGN_OR_RETURN(std::vector<CollectionInfo> infos, service.store()->ListCollections());
+  JsonOut collections = JsonOut::array();
+  for (const CollectionInfo& info : infos) {
+    collections.push_back(CollectionJson(info.id, info.name, info.config));
+  }
+  return Reply::Json({{"collections", std::move(collections)}});
+}
+
+Result<Reply> CreateCollection(Service& service, const httplib::Request& request) {
+  QS_ASSIGN_OR_RETURN(std::unique_ptr<JsonBody> body, JsonBody::Parse(request.body));
+  QS_ASSIGN_OR_RETURN(JsonObject root, body->RootObject());
+  QS_RETURN_IF_ERROR(root.OnlyFields({"name", "config"}));
+  QS_ASSIGN_OR_RETURN(JsonValue name_value, root.Required(kNameField));
+  QS_ASSIGN_OR_RETURN(std::string_view name, name_value.AsString());
+  QS_RETURN_IF_ERROR(ValidateCollectionNameField(name, kNameField));
+  QS_ASSIGN_OR_RETURN(JsonValue config_value, root.Required("config"));
+  QS_ASSIGN_OR_RETURN(JsonObject config_object, config_value.AsObject());
+  QS_ASSIGN_OR_RETURN(CollectionConfig config, ParseConfig(config_object));
+
+  QS_ASSIGN_OR_RETURN(std::shared_ptr<Collection> collection,
+                      service.store()->CreateCollection(std::string(name), config));
+  QS_ASSIGN_OR_RETURN(CollectionStats stats, collection->Stats());
+  Reply reply = Reply::Json(CollectionJson(stats.id, stats.name, stats.config), 201);
+  reply.headers.emplace_back("Location", fmt::format("/v2/collections/{}", stats.name));
+  return reply;
+}
+
+Result<Reply> GetCollection(Service& service, const httplib::Request& request) {
+  QS_ASSIGN_OR_RETURN(std::shared_ptr<Collection> collection, PathCollection(service, request));
+  QS_ASSIGN_OR_RETURN(CollectionStats stats, collection->Stats());
+  JsonOut json = CollectionJson(stats.id, stats.name, stats.config);
+  json["records"] = stats.records;
+  return Reply::Json(json);
+}
+
+Result<Reply> DropCollection(Service& service, const httplib::Request& request) {
+  const std::string name = PathParameter(request, 1);
+  QS_RETURN_IF_ERROR(ValidateCollectionNameField(name, kNameField));
+  QS_RETURN_IF_ERROR(service.store()->DropCollection(name));
+  return Reply::Json({{"dropped", name}});
+}
+
+Result<Reply> CollectionStatsRoute(Service& service, const httplib::Request& request) {
+  QS_ASSIGN_OR_RETURN(std::shared_ptr<Collection> collection, PathCollection(service, request));
+  QS_ASSIGN_OR_RETURN(CollectionStats stats, collection->Stats());
+  return Reply::Json(StatsJson(stats));
+}
+
+Result<Reply> CheckpointCollection(Service& service, const httplib::Request& request) {
+  QS_ASSIGN_OR_RETURN(std::shared_ptr<Collection> collection, PathCollection(service, request));
+  const auto start = std::chrono::steady_clock::now();
+  QS_RETURN_IF_ERROR(collection->Checkpoint());
+  const double milliseconds = MillisecondsSince(start);
+  service.metrics().ObserveCheckpoint(milliseconds / 1000);
+  QS_ASSIGN_OR_RETURN(CollectionStats stats, collection->Stats());
+  return Reply::Json({{"collection", stats.name},
+                      {"duration_ms", milliseconds},
+                      {"checkpoint_generation", stats.checkpoint_generation},
+                      {"change_log_length", stats.change_log_length}});
+}
+
+Result<Reply> CheckpointStore(Service& service, const httplib::Request&) {
+  const auto start = std::chrono::steady_clock::now();
+  QS_RETURN_IF_ERROR(service.store()->Checkpoint());
+  const double milliseconds = MillisecondsSince(start);
+  service.metrics().ObserveCheckpoint(milliseconds / 1000);
+  return Reply::Json({{"duration_ms", milliseconds}});
+}
+
+Result<Reply> Info(Service&, const httplib::Request&) {
+  return Reply::Json({{"version", Version()},
+                      {"usearch_version", UsearchVersion()},
+                      {"simd", SimdCapabilities()},
+                      {"limits",
+                       {{"max_batch_size", kMaxBatchSize},
+                        {"max_search_k", kMaxSearchK},
+                        {"max_queries_per_request", kMaxQueriesPerRequest},
+                        {"max_results_per_request", kMaxResultsPerRequest},
+                        {"max_string_id_bytes", kMaxStringIdBytes}}}});
+}
+
+// ---------------------------------------------------------------- records
+
+Result<Reply> UpsertRecords(Service& service, const httplib::Request& request) {
+  QS_ASSIGN_OR_RETURN(std::shared_ptr<Collection> collection, PathCollection(service, request));
+  QS_ASSIGN_OR_RETURN(std::unique_ptr<JsonBody> body, JsonBody::Parse(request.body));
+  QS_ASSIGN_OR_RETURN(JsonObject root, body->RootObject());
+  QS_RETURN_IF_ERROR(root.OnlyFields({"records"}));
+  QS_ASSIGN_OR_RETURN(JsonValue records_value, root.Required("records"));
+  QS_ASSIGN_OR_RETURN(JsonArray records_array, records_value.AsArray());
+  QS_RETURN_IF_ERROR(records_array.CheckSize(1, kMaxBatchSize));
+
+  const std::size_t dimensions = collection->config().dimensions;
+  std::vector<Record> records;
+  records.reserve(records_array.size());
+  QS_RETURN_IF_ERROR(records_array.ForEach([&](std::size_t, const JsonValue& value) -> Status {
+    QS_ASSIGN_OR_RETURN(JsonObject object, value.AsObject());
+    QS_RETURN_IF_ERROR(object.OnlyFields({"id", "embedding", "text", "metadata"}));
+    Record& record = records.emplace_back();
+    QS_ASSIGN_OR_RETURN(JsonValue id_value, object.Required("id"));
+    QS_ASSIGN_OR_RETURN(RecordId id, ParseRecordId(id_value));
+    record.key = id.key;
+    record.id = std::move(id.id);
+    QS_ASSIGN_OR_RETURN(JsonValue embedding, object.Required("embedding"));
+    QS_RETURN_IF_ERROR(embedding.AppendFloats(dimensions, &record.embedding));
+    QS_ASSIGN_OR_RETURN(record.text, OptionalString(object, "text"));
+    if (std::optional<JsonValue> metadata = object.Optional("metadata")) {
+      QS_RETURN_IF_ERROR(metadata->AsObject().status());
+      record.metadata = metadata->Minified();
+    }
+    return Status::Ok();
+  }));
+  QS_RETURN_IF_ERROR(collection->Upsert(records));
+  return Reply::Json({{"upserted", records.size()}});
+}
+
+Result<Reply> GetRecords(Service& service, const httplib::Request& request) {
+  QS_ASSIGN_OR_RETURN(std::shared_ptr<Collection> collection, PathCollection(service, request));
+  QS_ASSIGN_OR_RETURN(std::unique_ptr<JsonBody> body, JsonBody::Parse(request.body));
+  QS_ASSIGN_OR_RETURN(JsonObject root, body->RootObject());
+  QS_RETURN_IF_ERROR(root.OnlyFields({"ids", "include"}));
+  QS_ASSIGN_OR_RETURN(std::vector<RecordId> ids, ParseIds(root));
+  QS_ASSIGN_OR_RETURN(Include include, ParseInclude(root, Include{.text = true, .metadata = true},
+                                                    {"text", "metadata", "embedding"}));
+
+  QS_ASSIGN_OR_RETURN(std::vector<std::optional<Record>> stored, collection->Get(KeysOf(ids)));
+  JsonOut found = JsonOut::array();
+  JsonOut not_found = JsonOut::array();
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    if (stored[i].has_value() && IsRecordNamed(ids[i], *stored[i])) {
+      found.push_back(RecordJson(*stored[i], include));
+    } else {
+      not_found.push_back(ids[i].ToJson());
+    }
+  }
+  return Reply::Json({{"records", std::move(found)}, {"not_found", std::move(not_found)}});
+}
+
+Result<Reply> DeleteRecords(Service& service, const httplib::Request& request) {
+  QS_ASSIGN_OR_RETURN(std::shared_ptr<Collection> collection, PathCollection(service, request));
+  QS_ASSIGN_OR_RETURN(std::unique_ptr<JsonBody> body, JsonBody::Parse(request.body));
+  QS_ASSIGN_OR_RETURN(JsonObject root, body->RootObject());
+  QS_RETURN_IF_ERROR(root.OnlyFields({"ids"}));
+  QS_ASSIGN_OR_RETURN(std::vector<RecordId> ids, ParseIds(root));
+
+  // Integer ids are deleted as given. A string id's key is deleted only if it
+  // holds that string id (see IsRecordNamed).
+  std::vector<Key> keys;
+  std::vector<RecordId> string_ids;
+  for (RecordId& id : ids) {
+    if (id.id.empty()) {
+      keys.push_back(id.key);
+    } else {
+      string_ids.push_back(std::move(id));
+    }
+  }
+  if (!string_ids.empty()) {
+    QS_ASSIGN_OR_RETURN(std::vector<std::optional<Record>> stored,
+                        collection->Get(KeysOf(string_ids)));
+    for (std::size_t i = 0; i < string_ids.size(); ++i) {
+      if (stored[i].has_value() && IsRecordNamed(string_ids[i], *stored[i])) {
+        keys.push_back(string_ids[i].key);
+      }
+    }
+  }
+  std::size_t deleted = 0;
+  if (!keys.empty()) {
+    QS_ASSIGN_OR_RETURN(deleted, collection->Delete(keys));
+  }
+  return Reply::Json({{"deleted", deleted}});
+}
+
+Result<Reply> CountRecords(Service& service, const httplib::Request& request) {
+  QS_ASSIGN_OR_RETURN(std::shared_ptr<Collection> collection, PathCollection(service, request));
+  QS_ASSIGN_OR_RETURN(const std::uint64_t count, collection->Count());
+  return Reply::Json({{"count", count}});
+}
+
+Result<Reply> Query(Service& service, const httplib::Request& request) {
+  QS_ASSIGN_OR_RETURN(std::shared_ptr<Collection> collection, PathCollection(service, request));
+  QS_ASSIGN_OR_RETURN(std::unique_ptr<JsonBody> body, JsonBody::Parse(request.body));
+  QS_ASSIGN_OR_RETURN(JsonObject root, body->RootObject());
+  QS_RETURN_IF_ERROR(root.OnlyFields({"vector", "vectors", "k", "expansion_search", "include"}));
+
+  SearchOptions options;
+  if (std::optional<JsonValue> k = root.Optional("k")) {
+    QS_ASSIGN_OR_RETURN(options.k, k->AsUint(1, kMaxSearchK));
+  }
+  if (std::optional<JsonValue> expansion = root.Optional("expansion_search")) {
+    QS_ASSIGN_OR_RETURN(options.expansion_search, expansion->AsUint(0, kMaxSearchK));
+  }
+  QS_ASSIGN_OR_RETURN(Include include,
+                      ParseInclude(root, Include{.text = true, .metadata = true, .distance = true},
+                                   {"text", "metadata", "embedding", "distance"}));
+
+  // One query ("vector") or many ("vectors"), exactly one of the two.
+  const std::size_t dimensions = collection->config().dimensions;
+  std::optional<JsonValue> single = root.Optional("vector");
+  std::optional<JsonValue> many = root.Optional("vectors");
+  if (single.has_value() == many.has_value()) {
+    return Status::InvalidArgument("give exactly one of 'vector' (one query) or 'vectors'");
+  }
+  std::vector<float> queries;
+  std::size_t num_queries = 1;
+  if (single) {
+    QS_RETURN_IF_ERROR(single->AppendFloats(dimensions, &queries));
+  } else {
+    QS_ASSIGN_OR_RETURN(JsonArray vectors, many->AsArray());
+    num_queries = vectors.size();
+    QS_RETURN_IF_ERROR(CheckSearchSize(num_queries, options.k));
+    QS_RETURN_IF_ERROR(ReadQueryVectors(vectors, dimensions, &queries));
+  }
+  body.reset();
+
+  // Matches carry the record's id only when text or metadata is looked up:
+  // look up one of them so that every match can name its record.
+  options.include_text = include.text;
+  options.include_metadata = include.metadata || !include.text;
+  QS_ASSIGN_OR_RETURN(std::vector<std::vector<Match>> results,
+                      collection->Search(queries.data(), num_queries, options));
+
+  // Embeddings are not part of a match: read them by key, each once.
+  std::unordered_map<Key, std::vector<float>> embeddings;
+  if (include.embedding) {
+    std::vector<Key> keys;
+    for (const std::vector<Match>& matches : results) {
+      for (const Match& match : matches) {
+        if (embeddings.emplace(match.key, std::vector<float>()).second) keys.push_back(match.key);
+      }
+    }
+    QS_ASSIGN_OR_RETURN(std::vector<std::optional<Record>> records, collection->Get(keys));
+    for (std::size_t i = 0; i < keys.size(); ++i) {
+      if (records[i].has_value()) embeddings[keys[i]] = std::move(records[i]->embedding);
+    }
+  }
+
+  JsonOut response_results = JsonOut::array();
+  for (const std::vector<Match>& matches : results) {
+    JsonOut list = JsonOut::array();
+    for (const Match& match : matches) {
+      JsonOut item = {{"id", RecordIdJson(match.key, match.id)}, {"key", match.key}};
+      if (include.distance) item["distance"] = match.distance;
+      if (include.text) item["text"] = match.text;
+      if (include.metadata) item["metadata"] = MetadataJson(match.metadata);
+      // A record deleted between the search and the read has no embedding: null.
+      if (include.embedding) {
+        const std::vector<float>& embedding = embeddings[match.key];
+        item["embedding"] = embedding.empty() ? JsonOut(nullptr) : JsonOut(embedding);
+      }
+      list.push_back(std::move(item));
+    }
+    response_results.push_back(std::move(list));
+  }
+  return Reply::Json({{"results", std::move(response_results)}});
+}
+
+}  // namespace
+
+std::vector<Route> NativeRoutes(Service& service) {
+  constexpr bool kJson = true;
+  return BindRoutes(service, ErrorStyle::kNative,
+                    {
+                        {"GET", "/v2/info", Info, !kJson, /*needs_store=*/false},
+                        {"GET", "/v2/collections", ListCollections},
+                        {"POST", "/v2/collections", CreateCollection, kJson},
+                        {"GET", "/v2/collections/{name}", GetCollection},
+                        {"DELETE", "/v2/collections/{name}", DropCollection},
+                        {"GET", "/v2/collections/{name}/stats", CollectionStatsRoute},
+                        {"POST", "/v2/collections/{name}/checkpoint", CheckpointCollection},
+                        {"POST", "/v2/collections/{name}/records", UpsertRecords, kJson},
+                        {"POST", "/v2/collections/{name}/records/get", GetRecords, kJson},
+                        {"POST", "/v2/collections/{name}/records/delete", DeleteRecords, kJson},
+                        {"GET", "/v2/collections/{name}/records/count", CountRecords},
+                        {"POST", "/v2/collections/{name}/query", Query, kJson},
+                        {"POST", "/v2/checkpoint", CheckpointStore},
+                    });
+}
+
+}  // namespace quiver::server
