@@ -17,6 +17,7 @@
 #   libgtest-dev, libgmock-dev, libbenchmark-dev   tests and benchmarks
 #   dataset-fashion-mnist, python3-numpy           the real data set and its ground truth
 #   usearch@2.26.2 (npm)         USearch's C++ headers and NumKong's SIMD kernels
+#   swagger-ui-dist@5.17.14 (npm) the /docs page of `quiver serve`, served locally
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -54,33 +55,44 @@ if [ "${QUIVER_SKIP_APT:-0}" != 1 ]; then
   fi
 fi
 
+# One scratch directory for downloads, removed however the script ends.
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+# fetch_npm_tarball NAME VERSION INTEGRITY: downloads NAME@VERSION from the npm
+# registry into $work, checks it against the pinned sha512 INTEGRITY (as
+# `npm view NAME@VERSION dist.integrity` prints it) and prints its path.
+fetch_npm_tarball() {
+  local name=$1 version=$2 integrity=$3
+  log "fetching $name@$version from the npm registry"
+  (cd "$work" && npm pack --silent "$name@$version" >/dev/null 2>"$work/npm.err") || {
+    cat "$work/npm.err" >&2
+    log "npm pack $name@$version failed"
+    exit 1
+  }
+  local tarball="$work/$name-$version.tgz"
+  local actual
+  actual="sha512-$(openssl dgst -sha512 -binary "$tarball" 2>/dev/null | base64 -w0 ||
+    sha512sum "$tarball" | cut -d' ' -f1 | xxd -r -p | base64 -w0)"
+  if [ "$actual" != "$integrity" ]; then
+    log "integrity mismatch for $name-$version.tgz"
+    log "  expected $integrity"
+    log "  actual   $actual"
+    exit 1
+  fi
+  log "integrity verified ($integrity)"
+  echo "$tarball"
+}
+
 install_usearch() {
-  dest=third_party/usearch
-  stamp="$dest/.quiver-installed-$USEARCH_VERSION"
+  local dest=third_party/usearch
+  local stamp="$dest/.quiver-installed-$USEARCH_VERSION"
   if [ -f "$stamp" ]; then
     log "usearch $USEARCH_VERSION: present in $dest"
     return 0
   fi
-
-  log "fetching usearch@$USEARCH_VERSION from the npm registry"
-  work=$(mktemp -d)
-  trap 'rm -rf "$work"' RETURN
-  (cd "$work" && npm pack --silent "usearch@$USEARCH_VERSION" >/dev/null 2>"$work/npm.err") || {
-    cat "$work/npm.err" >&2
-    log "npm pack failed"
-    exit 1
-  }
-  tarball="$work/usearch-$USEARCH_VERSION.tgz"
-  actual="sha512-$(openssl dgst -sha512 -binary "$tarball" 2>/dev/null | base64 -w0 ||
-    sha512sum "$tarball" | cut -d' ' -f1 | xxd -r -p | base64 -w0)"
-  if [ "$actual" != "$USEARCH_INTEGRITY" ]; then
-    log "integrity mismatch for usearch-$USEARCH_VERSION.tgz"
-    log "  expected $USEARCH_INTEGRITY"
-    log "  actual   $actual"
-    exit 1
-  fi
-  log "integrity verified ($USEARCH_INTEGRITY)"
-
+  local tarball
+  tarball=$(fetch_npm_tarball usearch "$USEARCH_VERSION" "$USEARCH_INTEGRITY")
   rm -rf "$dest"
   mkdir -p "$dest"
   tar -xzf "$tarball" -C "$dest" --strip-components=1 package/include package/numkong package/LICENSE package/package.json
@@ -95,38 +107,19 @@ install_usearch() {
 
 # swagger-ui-dist (npm): the /docs page of `quiver serve`, served locally.
 SWAGGER_UI_VERSION=5.17.14
-# `npm view swagger-ui-dist@5.17.14 dist.integrity`; the tarball must match it.
 SWAGGER_UI_INTEGRITY='sha512-CVbSfaLpstV65OnSjbXfVd6Sta3q3F7Cj/yYuvHMp1P90LztOLs6PfUnKEVAeiIVQt9u2SaPwv0LiH/OyMjHRw=='
 
 install_swagger_ui() {
   # The /docs page of `quiver serve` renders openapi.json with swagger-ui-dist,
   # served from this directory (never from a CDN).
-  dest=third_party/swagger-ui
-  stamp="$dest/.quiver-installed-$SWAGGER_UI_VERSION"
+  local dest=third_party/swagger-ui
+  local stamp="$dest/.quiver-installed-$SWAGGER_UI_VERSION"
   if [ -f "$stamp" ]; then
     log "swagger-ui-dist $SWAGGER_UI_VERSION: present in $dest"
     return 0
   fi
-
-  log "fetching swagger-ui-dist@$SWAGGER_UI_VERSION from the npm registry"
-  work=$(mktemp -d)
-  trap 'rm -rf "$work"' RETURN
-  (cd "$work" && npm pack --silent "swagger-ui-dist@$SWAGGER_UI_VERSION" >/dev/null 2>"$work/npm.err") || {
-    cat "$work/npm.err" >&2
-    log "npm pack failed"
-    exit 1
-  }
-  tarball="$work/swagger-ui-dist-$SWAGGER_UI_VERSION.tgz"
-  actual="sha512-$(openssl dgst -sha512 -binary "$tarball" 2>/dev/null | base64 -w0 ||
-    sha512sum "$tarball" | cut -d' ' -f1 | xxd -r -p | base64 -w0)"
-  if [ "$actual" != "$SWAGGER_UI_INTEGRITY" ]; then
-    log "integrity mismatch for swagger-ui-dist-$SWAGGER_UI_VERSION.tgz"
-    log "  expected $SWAGGER_UI_INTEGRITY"
-    log "  actual   $actual"
-    exit 1
-  fi
-  log "integrity verified ($SWAGGER_UI_INTEGRITY)"
-
+  local tarball
+  tarball=$(fetch_npm_tarball swagger-ui-dist "$SWAGGER_UI_VERSION" "$SWAGGER_UI_INTEGRITY")
   rm -rf "$dest"
   mkdir -p "$dest"
   # Only what the /docs page loads, plus the licence and version record.

@@ -14,10 +14,6 @@
 
 namespace quiver::server {
 
-/// A Logger that writes lines at `min_level` and above to standard error, as
-/// "2025-01-31T12:00:00.123Z INFO message". Thread-safe (one write per line).
-Logger StderrLogger(LogLevel min_level);
-
 /// Formats and logs one line; a no-op when `logger` is empty.
 template <typename... Args>
 void Log(const Logger& logger, LogLevel level, fmt::format_string<Args...> format, Args&&... args) {

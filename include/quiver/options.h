@@ -76,6 +76,11 @@ enum class LogLevel : std::uint8_t { kDebug = 0, kInfo = 1, kWarn = 2, kError = 
 /// Receives Quiver's log lines. Called from any thread; must be thread-safe.
 using Logger = std::function<void(LogLevel level, std::string_view message)>;
 
+/// The default Logger: writes lines at or above `min_level` to standard
+/// error as "2026-11-22T06:14:20.572Z INFO message" (UTC, milliseconds), one
+/// write per line so that lines of concurrent threads never interleave.
+Logger StderrLogger(LogLevel min_level = LogLevel::kInfo);
+
 /// How SQLite syncs commits in WAL mode.
 enum class Synchronous : std::uint8_t {
   /// Default. Every commit is fsynced before it is acknowledged: survives power loss.

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdio>
 #include <ctime>
+#include <string>
 
 namespace quiver {
 namespace {
@@ -23,25 +24,29 @@ const char* LevelName(LogLevel level) {
   return "?";
 }
 
-}  // namespace
-
-void Log::Write(LogLevel level, std::string_view message) const {
-  if (logger_) {
-    logger_(level, message);
-    return;
-  }
-  if (level < LogLevel::kInfo) return;
-  auto now = std::chrono::system_clock::now();
-  std::time_t seconds = std::chrono::system_clock::to_time_t(now);
-  auto millis =
+std::string UtcTimestamp() {
+  const auto now = std::chrono::system_clock::now();
+  const std::time_t seconds = std::chrono::system_clock::to_time_t(now);
+  const auto millis =
       std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
   std::tm utc{};
   gmtime_r(&seconds, &utc);
-  char stamp[32];
-  std::strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &utc);
-  // One fprintf per line keeps lines from concurrent threads whole.
-  std::fprintf(stderr, "%s.%03dZ %-5s %.*s\n", stamp, static_cast<int>(millis), LevelName(level),
-               static_cast<int>(message.size()), message.data());
+  char text[32];
+  std::strftime(text, sizeof(text), "%Y-%m-%dT%H:%M:%S", &utc);
+  return fmt::format("{}.{:03}Z", text, millis);
 }
+
+}  // namespace
+
+Logger StderrLogger(LogLevel min_level) {
+  return [min_level](LogLevel level, std::string_view message) {
+    if (level < min_level) return;
+    // One fwrite per line: stdio locks the stream, so lines never interleave.
+    const std::string line = fmt::format("{} {} {}\n", UtcTimestamp(), LevelName(level), message);
+    std::fwrite(line.data(), 1, line.size(), stderr);
+  };
+}
+
+void Log::Write(LogLevel level, std::string_view message) const { logger_(level, message); }
 
 }  // namespace quiver

@@ -15,12 +15,12 @@
 
 namespace quiver {
 
-/// Forwards formatted lines to a Logger, or to standard error (kInfo and
-/// above, with a UTC timestamp) when the Logger is empty. Thread-safe if the
-/// Logger is.
+/// Forwards formatted lines to a Logger, or to StderrLogger(kInfo) when the
+/// Logger is empty. Thread-safe if the Logger is.
 class Log {
  public:
-  explicit Log(Logger logger = {}) : logger_(std::move(logger)) {}
+  explicit Log(Logger logger = {})
+      : logger_(logger ? std::move(logger) : StderrLogger(LogLevel::kInfo)) {}
 
   void Write(LogLevel level, std::string_view message) const;
 
