@@ -14,6 +14,7 @@
 #ifndef QUIVER_UTIL_CRASH_POINT_H_
 #define QUIVER_UTIL_CRASH_POINT_H_
 
+#include <array>
 #include <functional>
 #include <string>
 #include <string_view>
@@ -21,6 +22,12 @@
 #include "quiver/status.h"
 
 namespace quiver::crash_point {
+
+/// The checkpoint's points, in the order a checkpoint reaches them.
+inline constexpr std::array<const char*, 7> kCheckpointPoints = {
+    "checkpoint.before_write",   "checkpoint.after_sync",     "checkpoint.after_rename",
+    "checkpoint.after_dir_sync", "checkpoint.after_manifest", "checkpoint.after_remove_old",
+    "checkpoint.after_trim"};
 
 /// What an armed point does when reached: return a non-OK Status to make the
 /// operation fail there (simulating a crash the test then "recovers" from by

@@ -127,6 +127,19 @@ inline std::vector<Record> MakeRecords(const std::vector<float>& vectors, std::s
   return records;
 }
 
+/// GoogleTest name of a test parameterized by a crash point: "checkpoint.after_sync"
+/// becomes "checkpoint_after_sync".
+struct CrashPointName {
+  template <typename ParamInfo>
+  std::string operator()(const ParamInfo& info) const {
+    std::string name = info.param;
+    for (char& ch : name) {
+      if (ch == '.') ch = '_';
+    }
+    return name;
+  }
+};
+
 /// StoreOptions for tests: quiet logs.
 inline StoreOptions QuietOptions() {
   StoreOptions o;

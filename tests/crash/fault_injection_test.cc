@@ -154,17 +154,8 @@ TEST_P(PowerLossTest, CutAtEachCheckpointStep) {
 }
 
 INSTANTIATE_TEST_SUITE_P(AllPoints, PowerLossTest,
-                         ::testing::Values("checkpoint.before_write", "checkpoint.after_sync",
-                                           "checkpoint.after_rename", "checkpoint.after_dir_sync",
-                                           "checkpoint.after_manifest",
-                                           "checkpoint.after_remove_old", "checkpoint.after_trim"),
-                         [](const auto& info) {
-                           std::string name = info.param;
-                           for (char& ch : name) {
-                             if (ch == '.') ch = '_';
-                           }
-                           return name;
-                         });
+                         ::testing::ValuesIn(crash_point::kCheckpointPoints),
+                         testing::CrashPointName());
 
 // Without its directory fsync, a completed rename can be undone by a power
 // cut. The harness must catch that: this proves the power-cut model has teeth.

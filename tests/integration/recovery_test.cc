@@ -209,17 +209,8 @@ TEST_P(CheckpointCrashTest, EveryCommittedRecordSurvives) {
 }
 
 INSTANTIATE_TEST_SUITE_P(AllPoints, CheckpointCrashTest,
-                         ::testing::Values("checkpoint.before_write", "checkpoint.after_sync",
-                                           "checkpoint.after_rename", "checkpoint.after_dir_sync",
-                                           "checkpoint.after_manifest",
-                                           "checkpoint.after_remove_old", "checkpoint.after_trim"),
-                         [](const auto& info) {
-                           std::string name = info.param;
-                           for (char& ch : name) {
-                             if (ch == '.') ch = '_';
-                           }
-                           return name;
-                         });
+                         ::testing::ValuesIn(crash_point::kCheckpointPoints),
+                         testing::CrashPointName());
 
 }  // namespace
 }  // namespace quiver
