@@ -18,6 +18,10 @@
 #   dataset-fashion-mnist, python3-numpy           the real data set and its ground truth
 #   usearch@2.26.2 (npm)         USearch's C++ headers and NumKong's SIMD kernels
 #   swagger-ui-dist@5.17.14 (npm) the /docs page of `quiver serve`, served locally
+#   strace, eatmydata, e2fsprogs  crash tests: syscall fault injection, real power cuts on a
+#                                loop-mounted ext4 image, and the proof that they have teeth
+#   wrk                          the HTTP load benchmark (bench/http_bench.sh)
+#   libhnswlib-dev, libfaiss-dev, python3-matplotlib  benchmarks against the field, with plots
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -32,6 +36,8 @@ APT_PACKAGES=(
   libgtest-dev libgmock-dev googletest libbenchmark-dev
   python3-numpy dataset-fashion-mnist
   clang-format
+  strace eatmydata e2fsprogs wrk
+  libhnswlib-dev libfaiss-dev python3-matplotlib
 )
 
 log() { printf '[setup] %s\n' "$*" >&2; }
