@@ -157,6 +157,7 @@ Json StatsToJson(const CollectionStats& stats) {
       {"records", stats.records},
       {"index_vectors", stats.index_vectors},
       {"index_memory_bytes", stats.index_memory_bytes},
+      {"index_mapped", stats.index_mapped},
       {"applied_seq", stats.applied_seq},
       {"change_log_length", stats.change_log_length},
       {"checkpoint_generation", stats.checkpoint_generation},
@@ -178,8 +179,9 @@ void PrintStatsText(const CollectionStats& stats) {
   fmt::print("collection {} (id {})\n", stats.name, stats.id);
   fmt::print("  config       {}\n", stats.config.ToString());
   fmt::print("  records      {}\n", stats.records);
-  fmt::print("  index        {} vectors, {} in memory\n", stats.index_vectors,
-             FormatBytes(stats.index_memory_bytes));
+  fmt::print("  index        {} vectors, {} in memory{}\n", stats.index_vectors,
+             FormatBytes(stats.index_memory_bytes),
+             stats.index_mapped ? " (checkpoint mapped read-only)" : "");
   fmt::print("  applied seq  {}\n", stats.applied_seq);
   fmt::print("  change log   {} entries not yet in a checkpoint\n", stats.change_log_length);
   fmt::print("  checkpoint   {}\n", checkpoint);

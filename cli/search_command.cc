@@ -178,10 +178,10 @@ SearchOptions ToSearchOptions(const SearchFlags& flags) {
   SearchOptions options;
   options.k = flags.k;
   options.expansion_search = flags.expansion_search;
-  // A table shows the text; JSON only what --include asks for. The index has
-  // no ids: Search fills them along with text or metadata.
-  options.include_text = !flags.json || flags.Includes("text") || flags.Includes("id");
+  // A table shows the text; JSON only what --include asks for.
+  options.include_text = !flags.json || flags.Includes("text");
   options.include_metadata = flags.json && flags.Includes("metadata");
+  options.include_id = !flags.json || flags.Includes("id");
   return options;
 }
 

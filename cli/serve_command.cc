@@ -37,6 +37,10 @@ Command AddServeCommand(CLI::App& app, const GlobalOptions& global) {
                    "Worker threads (0 = one per hardware thread, at least 2)")
       ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
+  command->add_flag("--read-only", options->store.read_only,
+                    "Serve searches and reads only: take no write lock (so it runs beside a "
+                    "writer), map current checkpoints instead of copying them, and answer every "
+                    "write with 501 not_supported. Sees the data as of its start");
   command
       ->add_option("--max-body-bytes", options->max_body_bytes,
                    "Largest request body in bytes; larger ones get HTTP 413")

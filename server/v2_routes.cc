@@ -60,6 +60,7 @@ JsonOut StatsJson(const CollectionStats& stats) {
           {"records", stats.records},
           {"index_vectors", stats.index_vectors},
           {"index_memory_bytes", stats.index_memory_bytes},
+          {"index_mapped", stats.index_mapped},
           {"applied_seq", stats.applied_seq},
           {"change_log_length", stats.change_log_length},
           {"checkpoint_generation", stats.checkpoint_generation},
@@ -421,10 +422,11 @@ Result<Reply> Query(Service& service, const httplib::Request& request) {
   }
   body.reset();
 
-  // Matches carry the record's id only when text or metadata is looked up:
-  // look up one of them so that every match can name its record.
+  // Every match names its record; the library looks string ids up only in a
+  // collection that has stored one (integer ids are the keys themselves).
   options.include_text = include.text;
-  options.include_metadata = include.metadata || !include.text;
+  options.include_metadata = include.metadata;
+  options.include_id = true;
   QS_ASSIGN_OR_RETURN(std::vector<std::vector<Match>> results,
                       collection->Search(queries.data(), num_queries, options));
 

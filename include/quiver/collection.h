@@ -30,6 +30,9 @@ struct CollectionStats {
   std::uint64_t index_vectors = 0;
   /// Bytes the index uses in memory (USearch's estimate).
   std::uint64_t index_memory_bytes = 0;
+  /// The index is the checkpoint file memory-mapped (a read-only store whose
+  /// checkpoint was current at open), not a copy in memory.
+  bool index_mapped = false;
   /// Highest change sequence number applied to the in-memory index.
   std::uint64_t applied_seq = 0;
   /// Change-log entries of this collection not yet covered by a checkpoint.

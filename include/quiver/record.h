@@ -53,12 +53,17 @@ struct SearchOptions {
   /// Fetch text and metadata from SQLite for each match (one point lookup each).
   bool include_text = true;
   bool include_metadata = true;
+  /// Fill Match::id, the record's string id. Free while the collection has
+  /// never stored a string id (every Match::id is then empty without a
+  /// lookup); otherwise one point lookup per match, like include_text.
+  bool include_id = true;
 };
 
 /// One search result.
 struct Match {
   Key key = 0;
-  /// The record's external id (filled with text/metadata; empty if none).
+  /// The record's string id; empty if it has none or if neither include_id,
+  /// include_text nor include_metadata was asked for.
   std::string id;
   /// Distance in the collection's metric: LOWER IS CLOSER (see Metric).
   /// Computed in the index's scalar kind, so f16/i8 collections report approximations.

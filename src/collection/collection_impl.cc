@@ -70,9 +70,13 @@ Status CollectionImpl::Recover(RecoveryReport* report) {
   auto start = std::chrono::steady_clock::now();
   if (m.generation > 0) {
     index::CheckpointIdentity identity{entry_.id, m.generation, m.applied_seq};
-    auto loaded = index::HnswIndex::LoadCheckpoint(context_.env, CheckpointPath(m.generation),
-                                                   entry_.config, identity, m.checksum,
-                                                   context_.search_threads, context_.add_threads);
+    // A read-only store maps the checkpoint instead of copying it (see
+    // ReplayChangeLog for when it must copy after all).
+    const auto mode =
+        context_.read_only ? index::HnswIndex::LoadMode::kView : index::HnswIndex::LoadMode::kCopy;
+    auto loaded = index::HnswIndex::LoadCheckpoint(
+        context_.env, CheckpointPath(m.generation), entry_.config, identity, m.checksum,
+        context_.search_threads, context_.add_threads, mode);
     if (loaded.ok() && (*loaded)->size() == m.vector_count) {
       SetIndex(std::shared_ptr<index::HnswIndex>(std::move(loaded).value()));
       applied_seq_ = m.applied_seq;
@@ -96,6 +100,7 @@ Status CollectionImpl::Recover(RecoveryReport* report) {
   start = std::chrono::steady_clock::now();
   QUIVER_RETURN_IF_ERROR(ReplayChangeLog(report));
   report->replay_ms = MillisSince(start);
+  report->mapped = index()->is_view();
   QUIVER_RETURN_IF_ERROR(crash_point::MaybeCrash("open.after_replay"));
 
   if (repair && !context_.read_only) {
@@ -197,6 +202,22 @@ Status CollectionImpl::ReplayChangeLog(RecoveryReport* report) {
   }
   const double read_ms = MillisSince(start);
   auto index = this->index();
+  if (!changes.empty() && index->is_view()) {
+    // A mapped checkpoint is immutable: replaying changes needs a copy.
+    const storage::Manifest& m = entry_.manifest;
+    context_.log->Info(
+        "collection '{}': {} changes since checkpoint {}; reading it into memory to replay "
+        "them instead of mapping it",
+        entry_.name, changes.size(), m.generation);
+    QUIVER_ASSIGN_OR_RETURN(
+        std::unique_ptr<index::HnswIndex> copy,
+        index::HnswIndex::LoadCheckpoint(
+            context_.env, CheckpointPath(m.generation), entry_.config,
+            index::CheckpointIdentity{entry_.id, m.generation, m.applied_seq}, m.checksum,
+            context_.search_threads, context_.add_threads, index::HnswIndex::LoadMode::kCopy));
+    index = std::shared_ptr<index::HnswIndex>(std::move(copy));
+    SetIndex(index);
+  }
   QUIVER_RETURN_IF_ERROR(index->Remove(delete_keys.data(), delete_keys.size()));
   QUIVER_RETURN_IF_ERROR(index->AddBatch(upsert_keys.data(), vectors.data(), upsert_keys.size()));
   if (!changes.empty()) {
@@ -368,11 +389,27 @@ Status CollectionImpl::AfterWrite(std::uint64_t changes) {
   return Status::Ok();
 }
 
+void CollectionImpl::NoteStringIds(const std::vector<Record>& records) {
+  const bool any =
+      std::any_of(records.begin(), records.end(), [](const Record& r) { return !r.id.empty(); });
+  if (any) string_ids_.store(kSome);
+}
+
+Result<bool> CollectionImpl::MayHaveStringIds() {
+  int state = string_ids_.load();
+  if (state != kUnknown) return state == kSome;
+  QUIVER_ASSIGN_OR_RETURN(bool some, context_.db->HasStringIds(entry_.id));
+  // A writer may have stored kSome meanwhile; it wins over this probe.
+  string_ids_.compare_exchange_strong(state, some ? kSome : kNone);
+  return string_ids_.load() == kSome;
+}
+
 Status CollectionImpl::Upsert(const std::vector<Record>& records) {
   QUIVER_RETURN_IF_ERROR(CheckUsable(/*write=*/true));
   QUIVER_RETURN_IF_ERROR(ValidateBatch(records, /*check_keys=*/true));
   std::lock_guard<std::mutex> lock(write_mu_);
   QUIVER_RETURN_IF_ERROR(CheckUsable(/*write=*/true));
+  NoteStringIds(records);
   QUIVER_ASSIGN_OR_RETURN(auto written,
                           context_.db->UpsertRecords(entry_.id, dimensions_, records));
   std::vector<Key> keys(records.size());
@@ -387,6 +424,7 @@ Result<std::vector<Key>> CollectionImpl::Insert(const std::vector<Record>& recor
   std::lock_guard<std::mutex> lock(write_mu_);
   QUIVER_RETURN_IF_ERROR(CheckUsable(/*write=*/true));
   std::vector<Key> keys;
+  NoteStringIds(records);
   QUIVER_ASSIGN_OR_RETURN(auto written,
                           context_.db->AppendRecords(entry_.id, dimensions_, records, &keys));
   QUIVER_RETURN_IF_ERROR(ApplyUpserts(records, keys, written.last_seq));
@@ -443,7 +481,13 @@ Result<std::vector<std::vector<Match>>> CollectionImpl::Search(const float* quer
   for (std::size_t q = 0; q < num_queries; ++q) {
     QUIVER_RETURN_IF_ERROR(
         index->Search(queries + q * dims, options.k, options.expansion_search, &results[q]));
-    if (!options.include_text && !options.include_metadata) continue;
+    if (!options.include_text && !options.include_metadata) {
+      if (!options.include_id) continue;
+      // Asked after the index search: a string id written before a match was
+      // indexed is seen here (see string_ids_).
+      QUIVER_ASSIGN_OR_RETURN(bool named, MayHaveStringIds());
+      if (!named) continue;
+    }
     QUIVER_RETURN_IF_ERROR(context_.db->FillMatches(entry_.id, &results[q], options.include_text,
                                                     options.include_metadata, &found));
     // A record deleted between the index search and the lookup is dropped.
@@ -497,6 +541,7 @@ Result<CollectionStats> CollectionImpl::Stats() {
   }
   stats.last_checkpoint_ms = last_checkpoint_ms_;
   stats.simd_kernel = index->simd_kernel();
+  stats.index_mapped = index->is_view();
   std::lock_guard<std::mutex> lock(fatal_mu_);
   stats.fatal_error = fatal_error_;
   return stats;

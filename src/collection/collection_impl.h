@@ -46,6 +46,8 @@ struct RecoveryReport {
   std::uint64_t changes_replayed = 0;
   std::uint64_t files_removed = 0;
   bool rebuilt = false;
+  /// The checkpoint is memory-mapped (read-only store, nothing to replay).
+  bool mapped = false;
   double load_ms = 0;
   double replay_ms = 0;
 };
@@ -140,6 +142,17 @@ class CollectionImpl final : public Collection {
   /// steady_clock time (ns since epoch) of the first unsaved change; 0 = clean.
   std::atomic<std::int64_t> dirty_since_ns_{0};
   std::atomic<double> last_checkpoint_ms_{0};
+  /// Whether the collection may hold a string id (a StringIds value). Starts
+  /// kUnknown; the first search that needs to know asks SQLite. A write of a
+  /// string id sets kSome before its commit, so a search that finds the
+  /// record afterwards also sees kSome; kSome is never cleared.
+  enum StringIds : int { kUnknown = 0, kNone = 1, kSome = 2 };
+  std::atomic<int> string_ids_{kUnknown};
+  /// True when searches must look matches up to name their string ids.
+  Result<bool> MayHaveStringIds();
+  /// Sets string_ids_ to kSome if any record has a string id. Call before
+  /// the batch's commit.
+  void NoteStringIds(const std::vector<Record>& records);
   std::atomic<bool> dropped_{false};
   std::atomic<bool> closed_{false};
   mutable std::mutex fatal_mu_;

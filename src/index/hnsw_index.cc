@@ -186,6 +186,8 @@ struct HnswIndex::Impl {
   mutable std::shared_mutex mu;
   /// Counts free USearch thread contexts reserved for searches.
   mutable std::counting_semaphore<> search_slots{0};
+  /// The index is a memory-mapped view of a checkpoint: searches only.
+  bool viewed = false;
 
   std::size_t ThreadContexts() const { return search_threads + add_threads; }
 
@@ -250,18 +252,30 @@ Status HnswIndex::VerifyCheckpointFile(Env* env, const std::string& path,
   return footer.ok() ? Status::Ok() : footer.status();
 }
 
-Result<std::unique_ptr<HnswIndex>> HnswIndex::LoadCheckpoint(Env* env, const std::string& path,
-                                                             const CollectionConfig& config,
-                                                             const CheckpointIdentity& identity,
-                                                             std::uint64_t expected_checksum,
-                                                             std::size_t search_threads,
-                                                             std::size_t add_threads) {
-  // Verify every byte before USearch parses any: a corrupt header must never
-  // reach its loader (invariant I4).
-  std::uint32_t rows_in_file = 0;
-  QUIVER_ASSIGN_OR_RETURN(Footer footer,
-                          ReadAndVerify(env, path, identity, expected_checksum, &rows_in_file));
-  QUIVER_ASSIGN_OR_RETURN(auto impl, MakeImpl(config, search_threads, add_threads));
+namespace {
+
+/// Maps the (already verified) checkpoint at `path` into impl->index.
+Status ViewVerified(const std::string& path, const Footer& footer, HnswIndex::Impl* impl) {
+  try {
+    auto viewed = impl->index.view(us::memory_mapped_file_t(path.c_str()), 0);
+    if (!viewed) return Status::Corruption(Consume(viewed, "view " + path).message());
+  } catch (const std::exception& e) {
+    return Status::Corruption("view " + path + ": " + e.what());
+  }
+  // The payload must end where the footer begins: anything else means the
+  // file is not the one the footer describes.
+  if (impl->index.serialized_length() != footer.payload_bytes) {
+    return Status::Corruption(path + ": USearch's view spans " +
+                              std::to_string(impl->index.serialized_length()) +
+                              " bytes, the footer says " + std::to_string(footer.payload_bytes));
+  }
+  impl->viewed = true;
+  return Status::Ok();
+}
+
+/// Streams the (already verified) checkpoint at `path` into impl->index.
+Status ReadVerified(Env* env, const std::string& path, const Footer& footer,
+                    HnswIndex::Impl* impl) {
   QUIVER_ASSIGN_OR_RETURN(auto file, env->NewSequentialFile(path));
 
   std::uint64_t remaining = footer.payload_bytes;
@@ -288,6 +302,26 @@ Result<std::unique_ptr<HnswIndex>> HnswIndex::LoadCheckpoint(Env* env, const std
     return Status::Corruption(path + ": USearch left " + std::to_string(remaining) +
                               " payload bytes unread");
   }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<std::unique_ptr<HnswIndex>> HnswIndex::LoadCheckpoint(
+    Env* env, const std::string& path, const CollectionConfig& config,
+    const CheckpointIdentity& identity, std::uint64_t expected_checksum, std::size_t search_threads,
+    std::size_t add_threads, LoadMode mode) {
+  // Verify every byte before USearch parses any: a corrupt header must never
+  // reach its loader (invariant I4).
+  std::uint32_t rows_in_file = 0;
+  QUIVER_ASSIGN_OR_RETURN(Footer footer,
+                          ReadAndVerify(env, path, identity, expected_checksum, &rows_in_file));
+  QUIVER_ASSIGN_OR_RETURN(auto impl, MakeImpl(config, search_threads, add_threads));
+  if (mode == LoadMode::kView) {
+    QUIVER_RETURN_IF_ERROR(ViewVerified(path, footer, impl.get()));
+  } else {
+    QUIVER_RETURN_IF_ERROR(ReadVerified(env, path, footer, impl.get()));
+  }
   const DenseIndex& index = impl->index;
   if (index.dimensions() != config.dimensions ||
       index.metric().metric_kind() != ToUsearch(config.metric) ||
@@ -299,8 +333,9 @@ Result<std::unique_ptr<HnswIndex>> HnswIndex::LoadCheckpoint(Env* env, const std
   impl->index.change_expansion_search(config.expansion_search);
   impl->index.change_expansion_add(config.expansion_add);
   impl->tombstones = rows_in_file >= index.size() ? rows_in_file - index.size() : 0;
-  if (!impl->index.try_reserve(
-          us::index_limits_t(impl->index.capacity(), impl->ThreadContexts()))) {
+  // A view keeps the thread contexts MakeImpl reserved, and cannot grow.
+  if (mode == LoadMode::kCopy && !impl->index.try_reserve(us::index_limits_t(
+                                     impl->index.capacity(), impl->ThreadContexts()))) {
     return Status::IOError("out of memory reserving thread contexts");
   }
   return std::unique_ptr<HnswIndex>(new HnswIndex(std::move(impl)));
@@ -309,6 +344,7 @@ Result<std::unique_ptr<HnswIndex>> HnswIndex::LoadCheckpoint(Env* env, const std
 Status HnswIndex::AddBatch(const Key* keys, const float* vectors, std::size_t n) {
   if (n == 0) return Status::Ok();
   Impl& impl = *impl_;
+  if (impl.viewed) return Status::NotSupported("the index is a read-only view of a checkpoint");
   QUIVER_RETURN_IF_ERROR(Remove(keys, n));  // upsert = remove + add
   QUIVER_RETURN_IF_ERROR(impl.EnsureCapacity(n));
   const std::size_t dims = impl.config.dimensions;
@@ -347,6 +383,9 @@ Status HnswIndex::AddBatch(const Key* keys, const float* vectors, std::size_t n)
 
 Status HnswIndex::Remove(const Key* keys, std::size_t n) {
   Impl& impl = *impl_;
+  if (impl.viewed && n > 0) {
+    return Status::NotSupported("the index is a read-only view of a checkpoint");
+  }
   std::shared_lock<std::shared_mutex> lock(impl.mu);
   for (std::size_t i = 0; i < n; ++i) {
     if (!impl.index.contains(keys[i])) continue;
@@ -465,6 +504,8 @@ Result<CheckpointInfo> HnswIndex::SaveCheckpoint(WritableFile* file,
   info.vector_count = impl_->index.size();
   return info;
 }
+
+bool HnswIndex::is_view() const { return impl_->viewed; }
 
 std::size_t HnswIndex::size() const {
   std::shared_lock<std::shared_mutex> lock(impl_->mu);

@@ -69,15 +69,26 @@ class HnswIndex {
                                                    std::size_t search_threads,
                                                    std::size_t add_threads);
 
-  /// Loads and verifies a checkpoint written by SaveCheckpoint. Corruption
+  /// How LoadCheckpoint makes the file's graph and vectors searchable.
+  enum class LoadMode {
+    /// Read into memory; the index can then be modified.
+    kCopy,
+    /// Memory-map the file (USearch's view()): pages are shared with the OS
+    /// page cache and read on demand, nothing is copied, and the index is
+    /// immutable (AddBatch/Remove return NotSupported). The file is opened
+    /// by USearch directly, not through the Env; it stays mapped (even if a
+    /// writer later unlinks it) until the index is destroyed.
+    kView,
+  };
+
+  /// Loads and verifies a checkpoint written by SaveCheckpoint: every byte is
+  /// checksummed (read through `env`) before USearch parses any. Corruption
   /// (with the reason) when the file is torn, foreign, or disagrees with
   /// `config`, `identity` or `expected_checksum`; NotFound when missing.
-  static Result<std::unique_ptr<HnswIndex>> LoadCheckpoint(Env* env, const std::string& path,
-                                                           const CollectionConfig& config,
-                                                           const CheckpointIdentity& identity,
-                                                           std::uint64_t expected_checksum,
-                                                           std::size_t search_threads,
-                                                           std::size_t add_threads);
+  static Result<std::unique_ptr<HnswIndex>> LoadCheckpoint(
+      Env* env, const std::string& path, const CollectionConfig& config,
+      const CheckpointIdentity& identity, std::uint64_t expected_checksum,
+      std::size_t search_threads, std::size_t add_threads, LoadMode mode = LoadMode::kCopy);
 
   /// Checks a checkpoint file's footer and payload checksum without loading it.
   static Status VerifyCheckpointFile(Env* env, const std::string& path,
@@ -106,6 +117,8 @@ class HnswIndex {
   Result<CheckpointInfo> SaveCheckpoint(WritableFile* file,
                                         const CheckpointIdentity& identity) const;
 
+  /// True when the index is a memory-mapped view of a checkpoint (immutable).
+  bool is_view() const;
   /// Live vectors.
   std::size_t size() const;
   /// Vectors removed (deleted or replaced by an upsert) since this index was

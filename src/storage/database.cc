@@ -664,6 +664,15 @@ Status Database::FillMatches(std::int64_t id, std::vector<Match>* matches, bool 
   return Status::Ok();
 }
 
+Result<bool> Database::HasStringIds(std::int64_t id) {
+  QUIVER_ASSIGN_OR_RETURN(auto reader, AcquireReader());
+  // Records without a string id store NULL; every text is >= '', so this is
+  // a range seek on the UNIQUE index of `id` that skips the NULLs.
+  QUIVER_ASSIGN_OR_RETURN(
+      Stmt s, reader->Prepare("SELECT 1 FROM " + RecordsTable(id) + " WHERE id >= '' LIMIT 1"));
+  return s.Step();
+}
+
 Result<std::uint64_t> Database::CountRecords(std::int64_t id) {
   QUIVER_ASSIGN_OR_RETURN(auto reader, AcquireReader());
   QUIVER_ASSIGN_OR_RETURN(Stmt s, reader->Prepare("SELECT count(*) FROM " + RecordsTable(id)));

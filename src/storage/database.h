@@ -127,6 +127,9 @@ class Database {
   /// `(*found)[i]` to whether match i still exists.
   Status FillMatches(std::int64_t id, std::vector<Match>* matches, bool want_text,
                      bool want_metadata, std::vector<bool>* found);
+  /// Whether any record of the collection has a string id (one probe of the
+  /// id column's UNIQUE index: O(log n)).
+  Result<bool> HasStringIds(std::int64_t id);
   Result<std::uint64_t> CountRecords(std::int64_t id);
   Result<std::uint64_t> ChangeLogLength(std::int64_t id);
 

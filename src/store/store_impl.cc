@@ -305,7 +305,8 @@ class StoreImpl final : public Store {
     log_.Info(
         "collection '{}': {} vectors {} in {:.0f} ms, {} changes replayed in {:.0f} ms, {} "
         "leftover files removed",
-        name, report.vectors_loaded, report.rebuilt ? "rebuilt from SQLite" : "loaded",
+        name, report.vectors_loaded,
+        report.rebuilt ? "rebuilt from SQLite" : (report.mapped ? "mapped" : "loaded"),
         report.load_ms, report.changes_replayed, report.replay_ms, report.files_removed);
     unloaded_.erase(unloaded);
     return collections_.emplace(name, std::move(collection).value()).first->second;

@@ -146,6 +146,38 @@ TEST(StoreTest, InsertAssignsConsecutiveFreshKeys) {
   EXPECT_EQ((*c->Get({43}))[0]->text, "y");
 }
 
+// With text and metadata off, ids still come back: free (no lookup) while
+// the collection has never stored a string id, looked up once it has, also
+// after a reopen (when the collection must ask SQLite whether it has any).
+TEST(StoreTest, SearchNamesStringIdsWithoutTextOrMetadata) {
+  TempDir dir;
+  SearchOptions ids_only;
+  ids_only.include_text = ids_only.include_metadata = false;
+  SearchOptions bare = ids_only;
+  bare.include_id = false;
+  {
+    auto store = OpenStore(dir.path());
+    auto c = *store->CreateCollection("docs", Config(2, Metric::kL2sq));
+    ASSERT_TRUE(c->Upsert({{1, "", "a", "", {0, 0}}, {2, "", "b", "", {5, 5}}}).ok());
+    auto unnamed = *c->Search(std::vector<float>{0, 0}, ids_only);
+    ASSERT_EQ(unnamed.size(), 2u);
+    EXPECT_EQ(unnamed[0].key, 1u);
+    EXPECT_EQ(unnamed[0].id, "");
+    ASSERT_TRUE(c->Upsert({{3, "doc-3", "c", "", {1, 1}}}).ok());
+    auto named = *c->Search(std::vector<float>{1, 1}, ids_only);
+    EXPECT_EQ(named[0].key, 3u);
+    EXPECT_EQ(named[0].id, "doc-3") << "a string id written after the first search";
+    EXPECT_EQ(named[0].text, "");
+    EXPECT_EQ((*c->Search(std::vector<float>{1, 1}, bare))[0].id, "");
+    ASSERT_TRUE(store->Close().ok());
+  }
+  auto store = OpenStore(dir.path());
+  auto c = *store->GetCollection("docs");
+  auto named = *c->Search(std::vector<float>{1, 1}, ids_only);
+  EXPECT_EQ(named[0].id, "doc-3") << "after a reopen";
+  EXPECT_EQ(named[1].id, "");
+}
+
 TEST(StoreTest, ReopenAfterCleanCloseKeepsEverything) {
   constexpr std::size_t kDims = 16, kN = 3000;
   TempDir dir;
@@ -226,6 +258,73 @@ TEST(StoreTest, ReadOnlyStoreRejectsWrites) {
   EXPECT_EQ(c->Upsert({{2, "", "", "", {1, 2}}}).code(), StatusCode::kNotSupported);
   EXPECT_EQ(*c->Count(), 1u);
   EXPECT_EQ((*c->Search(std::vector<float>{1, 2}, SearchOptions{}))[0].key, 1u);
+}
+
+// A read-only store maps a current checkpoint (USearch view) instead of
+// copying it, and answers exactly as the writer did; it takes no lock, so it
+// can open beside a writer.
+TEST(StoreTest, ReadOnlyStoreMapsACurrentCheckpoint) {
+  constexpr std::size_t kDims = 8, kN = 500;
+  TempDir dir;
+  std::vector<float> base = ClusteredVectors(kN, kDims, 3);
+  std::vector<float> query(base.begin() + 7 * kDims, base.begin() + 8 * kDims);
+  SearchOptions options;
+  options.k = 20;
+  std::vector<Match> expected;
+  auto writer = OpenStore(dir.path());
+  {
+    auto c = *writer->CreateCollection("docs", Config(kDims, Metric::kL2sq));
+    ASSERT_TRUE(c->Upsert(MakeRecords(base, kDims)).ok());
+    ASSERT_TRUE(c->Checkpoint().ok());
+    expected = *c->Search(query, options);
+  }
+  StoreOptions read_only = QuietOptions();
+  read_only.read_only = true;
+  auto store = OpenStore(dir.path(), read_only);  // beside the open writer
+  ASSERT_NE(store, nullptr);
+  auto c = *store->GetCollection("docs");
+  auto stats = *c->Stats();
+  EXPECT_TRUE(stats.index_mapped);
+  EXPECT_EQ(stats.index_vectors, kN);
+  auto got = *c->Search(query, options);
+  ASSERT_EQ(got.size(), expected.size());
+  for (std::size_t i = 0; i < got.size(); ++i) {
+    EXPECT_EQ(got[i].key, expected[i].key) << "rank " << i;
+    EXPECT_EQ(got[i].distance, expected[i].distance) << "rank " << i;
+    EXPECT_EQ(got[i].text, expected[i].text) << "rank " << i;
+  }
+  EXPECT_TRUE((*c->Verify()).clean());
+  EXPECT_EQ(c->Upsert({{kN, "", "", "", std::vector<float>(kDims, 1)}}).code(),
+            StatusCode::kNotSupported);
+  EXPECT_EQ(c->Delete({1}).status().code(), StatusCode::kNotSupported);
+}
+
+// Changes after the checkpoint cannot be replayed into a mapped file: the
+// read-only store then copies the checkpoint and replays them.
+TEST(StoreTest, ReadOnlyStoreReplaysChangesNewerThanTheCheckpoint) {
+  TempDir dir;
+  StoreOptions no_checkpoint = QuietOptions();
+  no_checkpoint.checkpoint_on_close = false;
+  {
+    auto store = OpenStore(dir.path(), no_checkpoint);
+    auto c = *store->CreateCollection("docs", Config(2, Metric::kL2sq));
+    ASSERT_TRUE(c->Upsert({{1, "", "one", "", {0, 0}}, {2, "", "two", "", {5, 5}}}).ok());
+    ASSERT_TRUE(c->Checkpoint().ok());
+    ASSERT_TRUE(c->Upsert({{3, "", "three", "", {9, 9}}}).ok());
+    ASSERT_TRUE(c->Delete({1}).ok());
+    ASSERT_TRUE(store->Close().ok());
+  }
+  StoreOptions read_only = QuietOptions();
+  read_only.read_only = true;
+  auto store = OpenStore(dir.path(), read_only);
+  auto c = *store->GetCollection("docs");
+  auto stats = *c->Stats();
+  EXPECT_FALSE(stats.index_mapped);
+  EXPECT_EQ(stats.index_vectors, 2u);
+  EXPECT_EQ((*c->Search(std::vector<float>{9, 9}, SearchOptions{}))[0].key, 3u);
+  EXPECT_EQ((*c->Search(std::vector<float>{0, 0}, SearchOptions{}))[0].key, 2u)
+      << "key 1 was deleted after the checkpoint";
+  EXPECT_TRUE((*c->Verify()).clean());
 }
 
 TEST(StoreTest, ConfigurationMismatchIsRefusedWithBothValues) {

@@ -50,6 +50,45 @@ TEST(LifecycleTest, RestartKeepsRecordsAndMemistaIdsContinue) {
   EXPECT_EQ(found.body["records"].size(), 1u) << found.raw;
 }
 
+// `serve --read-only` beside a running writer: it opens without the write
+// lock, serves the checkpointed data (mapped), and refuses every write with
+// 501 not_supported, writing nothing.
+TEST(LifecycleTest, ReadOnlyServerRunsBesideAWriterAndRefusesWrites) {
+  TestServer writer;
+  writer.CreateCollection("docs", 2);
+  ASSERT_EQ(writer
+                .Post("/v2/collections/docs/records",
+                      Json{{"records",
+                            {{{"id", "a"}, {"embedding", Vector({1, 0})}, {"text", "first"}},
+                             {{"id", 2}, {"embedding", Vector({0, 1})}}}}})
+                .status,
+            200);
+  ASSERT_EQ(writer.Post("/v2/collections/docs/checkpoint", std::string("")).status, 200);
+
+  TestServer reader([&](ServerOptions& options) {
+    options.data_dir = writer.data_dir();
+    options.store.read_only = true;
+  });
+  Response found = reader.Post("/v2/collections/docs/query",
+                               Json{{"vector", Vector({1, 0})}, {"k", 1}, {"include", {"text"}}});
+  ASSERT_EQ(found.status, 200) << found.raw;
+  EXPECT_EQ(found.body["results"][0][0]["id"], "a");
+  EXPECT_EQ(found.body["results"][0][0]["text"], "first");
+  Response stats = reader.Get("/v2/collections/docs/stats");
+  ASSERT_EQ(stats.status, 200) << stats.raw;
+  EXPECT_EQ(stats.body["index_mapped"], true) << stats.raw;
+
+  Response upsert = reader.Post("/v2/collections/docs/records",
+                                Json{{"records", {{{"id", 3}, {"embedding", Vector({1, 1})}}}}});
+  EXPECT_EQ(upsert.status, 501) << upsert.raw;
+  EXPECT_EQ(upsert.body["error"]["code"], "not_supported") << upsert.raw;
+  Response insert = reader.Post(
+      "/v1/insert", Json{{"database_id", "docs"},
+                         {"chunks", {{{"embedding", {1, 1}}, {"text", "x"}, {"metadata", ""}}}}});
+  EXPECT_EQ(insert.status, 501) << insert.raw;
+  EXPECT_EQ(writer.Count("docs"), 2) << "the refused writes wrote nothing";
+}
+
 TEST(LifecycleTest, GracefulStopKeepsEveryAcknowledgedWrite) {
   TestServer server;
   server.CreateCollection("g", 4);
