@@ -125,7 +125,13 @@ Status CollectionImpl::RemoveLeftoverFiles(RecoveryReport* report) {
     if (name == current && entry_.manifest.generation > 0) continue;
     if (!EndsWith(name, ".usearch") && !EndsWith(name, ".usearch.tmp")) continue;
     Status s = context_.env->RemoveFile(context_.index_dir + "/" + name);
-    if (!s.ok() && s.code() != StatusCode::kNotFound) return s;
+    if (!s.ok() && s.code() != StatusCode::kNotFound) {
+      // Best effort: the manifest never names a leftover, so it is never
+      // served; the next open tries again.
+      context_.log->Warn("collection '{}': could not remove leftover index file {}: {}",
+                         entry_.name, name, s.ToString());
+      continue;
+    }
     context_.log->Info("collection '{}': removed leftover index file {}", entry_.name, name);
     ++report->files_removed;
   }

@@ -39,6 +39,24 @@ class FaultWritableFile final : public WritableFile {
   std::unique_ptr<WritableFile> base_;
 };
 
+class FaultSequentialFile final : public SequentialFile {
+ public:
+  FaultSequentialFile(FaultInjectionEnv* env, std::string path,
+                      std::unique_ptr<SequentialFile> base)
+      : env_(env), path_(std::move(path)), base_(std::move(base)) {}
+
+  Status Read(std::size_t n, void* buffer, std::size_t* read) override {
+    Status s = env_->Intercept(FaultInjectionEnv::Op::kRead, path_);
+    if (!s.ok()) return s;
+    return base_->Read(n, buffer, read);
+  }
+
+ private:
+  FaultInjectionEnv* env_;
+  std::string path_;
+  std::unique_ptr<SequentialFile> base_;
+};
+
 }  // namespace
 
 void FaultInjectionEnv::FailNth(Op op, int n, Error error) {
@@ -97,7 +115,24 @@ Result<std::unique_ptr<WritableFile>> FaultInjectionEnv::NewWritableFile(const s
 
 Result<std::unique_ptr<SequentialFile>> FaultInjectionEnv::NewSequentialFile(
     const std::string& path) {
-  return base_->NewSequentialFile(path);
+  Status s = Intercept(Op::kOpenRead, path);
+  if (!s.ok()) return s;
+  auto base = base_->NewSequentialFile(path);
+  if (!base.ok()) return base.status();
+  return std::unique_ptr<SequentialFile>(
+      new FaultSequentialFile(this, path, std::move(base).value()));
+}
+
+Result<std::vector<std::string>> FaultInjectionEnv::ListDir(const std::string& path) {
+  Status s = Intercept(Op::kListDir, path);
+  if (!s.ok()) return s;
+  return base_->ListDir(path);
+}
+
+Result<std::uint64_t> FaultInjectionEnv::FileSize(const std::string& path) {
+  Status s = Intercept(Op::kFileSize, path);
+  if (!s.ok()) return s;
+  return base_->FileSize(path);
 }
 
 Status FaultInjectionEnv::RenameFile(const std::string& from, const std::string& to) {

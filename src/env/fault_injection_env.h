@@ -25,8 +25,21 @@ namespace quiver {
 
 class FaultInjectionEnv final : public Env {
  public:
-  /// Kinds of operations that can be made to fail.
-  enum class Op { kWrite, kSync, kRename, kSyncDir, kRemove, kOpenWrite };
+  /// Kinds of operations that can be made to fail: the write side of a
+  /// checkpoint, and the read side of open (kOpenRead = NewSequentialFile,
+  /// kRead = one SequentialFile::Read, kListDir, kFileSize).
+  enum class Op {
+    kWrite,
+    kSync,
+    kRename,
+    kSyncDir,
+    kRemove,
+    kOpenWrite,
+    kOpenRead,
+    kRead,
+    kListDir,
+    kFileSize
+  };
   /// What a failing operation reports.
   enum class Error { kEIO, kENOSPC };
 
@@ -51,11 +64,9 @@ class FaultInjectionEnv final : public Env {
   Status CreateDirs(const std::string& path) override { return base_->CreateDirs(path); }
   Status RemoveDir(const std::string& path) override { return base_->RemoveDir(path); }
   Status SyncDir(const std::string& path) override;
-  Result<std::vector<std::string>> ListDir(const std::string& path) override {
-    return base_->ListDir(path);
-  }
+  Result<std::vector<std::string>> ListDir(const std::string& path) override;
   bool FileExists(const std::string& path) override { return base_->FileExists(path); }
-  Result<std::uint64_t> FileSize(const std::string& path) override { return base_->FileSize(path); }
+  Result<std::uint64_t> FileSize(const std::string& path) override;
   Result<std::unique_ptr<FileLock>> LockFile(const std::string& path) override {
     return base_->LockFile(path);
   }

@@ -8,6 +8,9 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <filesystem>
+#include <set>
+
 #include "common/test_util.h"
 #include "env/fault_injection_env.h"
 #include "quiver/quiver.h"
@@ -201,6 +204,97 @@ TEST(OpenFaultTest, FailedRepairCheckpointStillServes) {
   }
   ExpectIntact(dir.path(), base, 0);
 }
+
+class OpenReadFaultTest : public ::testing::TestWithParam<FaultCase> {};
+
+// Fails the 1st, 2nd, ... read-side operation of open (listing the index
+// directory, sizing, opening and reading the checkpoint) on a store that has
+// a checkpoint, changes after it to replay, and a leftover temp file. Open
+// either fails with the injected error named, or serves every record (an
+// unreadable checkpoint is rebuilt from SQLite, never half-loaded); a later
+// open without faults finds the store intact.
+TEST_P(OpenReadFaultTest, EveryFailureIsReportedOrSurvived) {
+  const FaultCase fault = GetParam();
+  const std::vector<float> base = ClusteredVectors(kRecords, kDims, 29);
+  TempDir golden;
+  {
+    StoreOptions options = QuietOptions();
+    options.checkpoint_on_close = false;
+    auto store = std::move(Store::Open(golden.path(), options)).value();
+    auto c = *store->CreateCollection("docs", Config());
+    ASSERT_TRUE(c->Upsert(MakeRecords(base, kDims)).ok());
+    ASSERT_TRUE(c->Checkpoint().ok());
+    ASSERT_TRUE(c->Delete({0, 1, 2}).ok());  // replayed at open
+  }
+  std::filesystem::copy_file(golden.Join("indexes/1/1.usearch"),
+                             golden.Join("indexes/1/2.usearch.tmp"));  // a leftover
+  // How many operations of this kind a clean open does; a checkpoint is read
+  // in thousands of small reads, so past 24 of them the sweep takes the first
+  // eight, sixteen spread over the rest, and the last.
+  int total = 0;
+  {
+    TempDir dir;
+    std::filesystem::copy(golden.path(), dir.path(),
+                          std::filesystem::copy_options::recursive |
+                              std::filesystem::copy_options::overwrite_existing);
+    FaultInjectionEnv counter(Env::Default());
+    StoreOptions options = QuietOptions();
+    options.env = &counter;
+    options.checkpoint_on_close = false;
+    auto store = std::move(Store::Open(dir.path(), options)).value();
+    ASSERT_TRUE(store->GetCollection("docs").ok());
+    total = counter.Count(fault.op);
+  }
+  std::set<int> points;
+  for (int n = 1; n <= total; ++n) {
+    if (total <= 24 || n <= 8 || n == total || n % std::max(1, total / 16) == 0) points.insert(n);
+  }
+  int injected = 0, failed_opens = 0;
+  for (int n : points) {
+    TempDir dir;
+    std::filesystem::copy(golden.path(), dir.path(),
+                          std::filesystem::copy_options::recursive |
+                              std::filesystem::copy_options::overwrite_existing);
+    FaultInjectionEnv env(Env::Default());
+    env.FailNth(fault.op, n, fault.error);
+    StoreOptions options = QuietOptions();
+    options.env = &env;
+    options.checkpoint_on_close = false;
+    {
+      auto store = Store::Open(dir.path(), options);
+      Result<std::shared_ptr<Collection>> c =
+          store.ok() ? (*store)->GetCollection("docs")
+                     : Result<std::shared_ptr<Collection>>(store.status());
+      ASSERT_TRUE(env.Fired()) << "a clean open did " << total << " " << fault.name
+                               << " operations, this one fewer than " << n;
+      ++injected;
+      if (!c.ok()) {
+        ++failed_opens;
+        EXPECT_THAT(c.status().message(), ::testing::HasSubstr("injected"))
+            << "a failed open must say why: " << c.status().ToString();
+      } else {
+        EXPECT_EQ((*c)->Stats()->index_vectors, kRecords - 3)
+            << "open survived the fault, so it must serve every record";
+        EXPECT_TRUE((*c)->Verify()->clean());
+      }
+    }
+    ExpectIntact(dir.path(), base, 3);
+  }
+  EXPECT_GT(injected, 0) << "open never reached a " << fault.name << " operation";
+  std::printf(
+      "[ faults   ] open %s: %d of %d operations failed in turn (%d failed opens, the rest "
+      "served), 0 violations\n",
+      fault.name, injected, total, failed_opens);
+}
+
+INSTANTIATE_TEST_SUITE_P(OpenOperations, OpenReadFaultTest,
+                         ::testing::Values(FaultCase{Op::kListDir, Error::kEIO, "list_EIO"},
+                                           FaultCase{Op::kFileSize, Error::kEIO, "size_EIO"},
+                                           FaultCase{Op::kOpenRead, Error::kEIO, "open_read_EIO"},
+                                           FaultCase{Op::kRead, Error::kEIO, "read_EIO"},
+                                           FaultCase{Op::kRemove, Error::kEIO,
+                                                     "remove_leftover_EIO"}),
+                         [](const auto& info) { return std::string(info.param.name); });
 
 }  // namespace
 }  // namespace quiver
