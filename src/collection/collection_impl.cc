@@ -610,6 +610,17 @@ Status CollectionImpl::CheckpointLocked(const CollectionConfig* new_config) {
   // never retry it and trust the file (the PostgreSQL "fsyncgate" lesson).
   if (Status s = file->Sync(); !s.ok()) return fail(s, /*latch=*/true);
   if (Status s = file->Close(); !s.ok()) return fail(s, /*latch=*/true);
+  // Every write reported success; the file must hold every byte. A file
+  // system (or an interposed library) that reports bytes it did not write
+  // would otherwise leave a short file to be found only at the next open.
+  auto on_disk = env->FileSize(tmp_path);
+  if (!on_disk.ok()) return fail(on_disk.status(), /*latch=*/true);
+  if (*on_disk != saved->file_bytes) {
+    return fail(
+        Status::IOError(tmp_path + " has " + std::to_string(*on_disk) +
+                        " bytes after its writes reported " + std::to_string(saved->file_bytes)),
+        /*latch=*/true);
+  }
   QUIVER_RETURN_IF_ERROR(crash_point::MaybeCrash("checkpoint.after_sync"));
 
   // 2. Rename into place and make the rename durable.

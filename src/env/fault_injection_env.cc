@@ -18,8 +18,9 @@ class FaultWritableFile final : public WritableFile {
       : env_(env), path_(std::move(path)), base_(std::move(base)) {}
 
   Status Append(const void* data, std::size_t n) override {
-    Status s = env_->Intercept(FaultInjectionEnv::Op::kWrite, path_);
-    if (!s.ok()) return s;
+    bool lie = false;
+    Status s = env_->Intercept(FaultInjectionEnv::Op::kWrite, path_, &lie);
+    if (!s.ok() || lie) return s;
     s = base_->Append(data, n);
     if (s.ok()) env_->RecordAppend(path_, n);
     return s;
@@ -78,14 +79,19 @@ bool FaultInjectionEnv::Fired() const {
   return fired_;
 }
 
-Status FaultInjectionEnv::Intercept(Op op, const std::string& path) {
+Status FaultInjectionEnv::Intercept(Op op, const std::string& path, bool* lie) {
   std::lock_guard<std::mutex> lock(mu_);
   const int count = ++counts_[op];
   if (armed_at_ == 0 || op != armed_op_ || count != armed_at_) return Status::Ok();
   armed_at_ = 0;
   fired_ = true;
-  const char* what = armed_error_ == Error::kEIO ? "Input/output error (injected EIO)"
-                                                 : "No space left on device (injected ENOSPC)";
+  if (armed_error_ == Error::kLie && lie != nullptr) {
+    *lie = true;
+    return Status::Ok();
+  }
+  // kLie on an operation that cannot lie fails it with EIO.
+  const char* what = armed_error_ == Error::kENOSPC ? "No space left on device (injected ENOSPC)"
+                                                    : "Input/output error (injected EIO)";
   return Status::IOError(path + ": " + what);
 }
 

@@ -40,8 +40,10 @@ class FaultInjectionEnv final : public Env {
     kListDir,
     kFileSize
   };
-  /// What a failing operation reports.
-  enum class Error { kEIO, kENOSPC };
+  /// What a failing operation reports. kLie applies to kWrite only: the
+  /// write reports success but its bytes are dropped (a lying device or
+  /// library; what strace's `inject=write:retval=N` does).
+  enum class Error { kEIO, kENOSPC, kLie };
 
   explicit FaultInjectionEnv(Env* base) : base_(base) {}
 
@@ -71,8 +73,9 @@ class FaultInjectionEnv final : public Env {
     return base_->LockFile(path);
   }
 
-  /// Called by the wrapped files. Returns a failure if this operation is the armed one.
-  Status Intercept(Op op, const std::string& path);
+  /// Called by the wrapped files. Returns a failure if this operation is the
+  /// armed one; sets `*lie` (if given) instead when the armed error is kLie.
+  Status Intercept(Op op, const std::string& path, bool* lie = nullptr);
   void RecordAppend(const std::string& path, std::uint64_t bytes);
   void RecordSync(const std::string& path);
 

@@ -39,6 +39,9 @@ class PosixWritableFile final : public WritableFile {
         if (errno == EINTR) continue;
         return ErrnoStatus("write", path_, errno);
       }
+      // write(2) never returns 0 for n > 0 on a regular file; if something
+      // claims it did, stop rather than spin.
+      if (written == 0) return Status::IOError(path_ + ": write made no progress");
       // A short write is not an error: loop until everything is written.
       p += written;
       n -= static_cast<std::size_t>(written);

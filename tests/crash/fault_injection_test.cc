@@ -91,6 +91,12 @@ TEST_P(CheckpointFaultTest, EveryFailureLeavesAUsableStore) {
         // checkpoint is committed, and the next open removes the old file.
         ++injected;
         EXPECT_TRUE(s.ok()) << s.ToString();
+      } else if (fired && fault.error == Error::kLie) {
+        // The write "succeeded" without writing: the checkpoint must notice
+        // the short file before it can be renamed into place.
+        ++injected;
+        EXPECT_FALSE(s.ok()) << "a short checkpoint file was accepted";
+        EXPECT_THAT(s.message(), ::testing::HasSubstr("bytes after its writes reported"));
       } else if (fired) {
         ++injected;
         EXPECT_FALSE(s.ok()) << "an injected failure must be reported";
@@ -117,6 +123,8 @@ INSTANTIATE_TEST_SUITE_P(AllOperations, CheckpointFaultTest,
                          ::testing::Values(FaultCase{Op::kOpenWrite, Error::kEIO, "open_EIO"},
                                            FaultCase{Op::kWrite, Error::kEIO, "write_EIO"},
                                            FaultCase{Op::kWrite, Error::kENOSPC, "write_ENOSPC"},
+                                           FaultCase{Op::kWrite, Error::kLie, "write_lie"},
+                                           FaultCase{Op::kFileSize, Error::kEIO, "size_EIO"},
                                            FaultCase{Op::kSync, Error::kEIO, "fsync_EIO"},
                                            FaultCase{Op::kSync, Error::kENOSPC, "fsync_ENOSPC"},
                                            FaultCase{Op::kRename, Error::kEIO, "rename_EIO"},
