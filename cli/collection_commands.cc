@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "cli/command.h"
+#include "quiver/json_views.h"
 
 namespace quiver::cli {
 namespace {
@@ -99,7 +100,7 @@ int RunList(const ListFlags& flags, const GlobalOptions& global) {
     const CollectionConfig& config = info.config;
     if (flags.json) {
       Json line = {{"name", info.name}, {"id", info.id}, {"records", *records}};
-      line.update(ConfigToJson(config));
+      line.update(ConfigToJson<Json>(config));
       PrintJsonLine(line);
       continue;
     }
@@ -149,26 +150,6 @@ std::string FormatBytes(std::uint64_t bytes) {
   return unit == 0 ? fmt::format("{} B", bytes) : fmt::format("{:.1f} {}", value, kUnits[unit]);
 }
 
-Json StatsToJson(const CollectionStats& stats) {
-  return {
-      {"name", stats.name},
-      {"id", stats.id},
-      {"config", ConfigToJson(stats.config)},
-      {"records", stats.records},
-      {"index_vectors", stats.index_vectors},
-      {"index_memory_bytes", stats.index_memory_bytes},
-      {"index_mapped", stats.index_mapped},
-      {"applied_seq", stats.applied_seq},
-      {"change_log_length", stats.change_log_length},
-      {"checkpoint_generation", stats.checkpoint_generation},
-      {"checkpoint_applied_seq", stats.checkpoint_applied_seq},
-      {"checkpoint_bytes", stats.checkpoint_bytes},
-      {"last_checkpoint_ms", stats.last_checkpoint_ms},
-      {"simd_kernel", stats.simd_kernel},
-      {"fatal_error", stats.fatal_error},
-  };
-}
-
 void PrintStatsText(const CollectionStats& stats) {
   const std::string checkpoint =
       stats.checkpoint_generation == 0
@@ -205,7 +186,7 @@ int RunStats(const StatsFlags& flags, const GlobalOptions& global) {
     Result<CollectionStats> stats = (*collection)->Stats();
     if (!stats.ok()) return ReportError(stats.status());
     if (flags.json) {
-      PrintJsonLine(StatsToJson(*stats));
+      PrintJsonLine(StatsToJson<Json>(*stats));
     } else {
       PrintStatsText(*stats);
     }

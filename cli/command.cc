@@ -213,19 +213,6 @@ void PrintJsonLine(const Json& value) {
   std::fputc('\n', stdout);
 }
 
-Json ConfigToJson(const CollectionConfig& config) {
-  return {
-      {"dimensions", config.dimensions},
-      {"metric", MetricName(config.metric)},
-      {"scalar", ScalarKindName(config.scalar)},
-      {"connectivity", config.connectivity},
-      {"expansion_add", config.expansion_add},
-      {"expansion_search", config.expansion_search},
-      {"model_id", config.model_id},
-      {"model_version", config.model_version},
-  };
-}
-
 Json MetadataToJson(const std::string& metadata) {
   if (metadata.empty()) return Json::object();
   Json object = Json::parse(metadata, nullptr, /*allow_exceptions=*/false);

@@ -158,10 +158,6 @@ std::string Plural(std::uint64_t count, std::string_view noun);
 /// UTF-8 in strings is replaced by U+FFFD instead of failing.
 void PrintJsonLine(const Json& value);
 
-/// A collection's configuration as a JSON object (the field names of
-/// CollectionConfig; metric and scalar by name).
-Json ConfigToJson(const CollectionConfig& config);
-
 /// A record's serialized metadata as a JSON object ("" = {}).
 Json MetadataToJson(const std::string& metadata);
 

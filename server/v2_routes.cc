@@ -21,6 +21,7 @@
 #include <fmt/format.h>
 
 #include "quiver/collection.h"
+#include "quiver/json_views.h"
 #include "quiver/record.h"
 #include "quiver/store.h"
 #include "server/json_body.h"
@@ -38,37 +39,8 @@ constexpr std::uint64_t kMaxUint32 = std::numeric_limits<std::uint32_t>::max();
 
 // ---------------------------------------------------------------- JSON views
 
-JsonOut ConfigJson(const CollectionConfig& config) {
-  return {{"dimensions", config.dimensions},
-          {"metric", MetricName(config.metric)},
-          {"scalar", ScalarKindName(config.scalar)},
-          {"connectivity", config.connectivity},
-          {"expansion_add", config.expansion_add},
-          {"expansion_search", config.expansion_search},
-          {"model_id", config.model_id},
-          {"model_version", config.model_version}};
-}
-
 JsonOut CollectionJson(std::int64_t id, const std::string& name, const CollectionConfig& config) {
-  return {{"name", name}, {"id", id}, {"config", ConfigJson(config)}};
-}
-
-JsonOut StatsJson(const CollectionStats& stats) {
-  return {{"name", stats.name},
-          {"id", stats.id},
-          {"config", ConfigJson(stats.config)},
-          {"records", stats.records},
-          {"index_vectors", stats.index_vectors},
-          {"index_memory_bytes", stats.index_memory_bytes},
-          {"index_mapped", stats.index_mapped},
-          {"applied_seq", stats.applied_seq},
-          {"change_log_length", stats.change_log_length},
-          {"checkpoint_generation", stats.checkpoint_generation},
-          {"checkpoint_applied_seq", stats.checkpoint_applied_seq},
-          {"checkpoint_bytes", stats.checkpoint_bytes},
-          {"last_checkpoint_ms", stats.last_checkpoint_ms},
-          {"simd_kernel", stats.simd_kernel},
-          {"fatal_error", stats.fatal_error}};
+  return {{"name", name}, {"id", id}, {"config", ConfigToJson<JsonOut>(config)}};
 }
 
 // Stored metadata (serialized JSON object text) as a JSON value; "" is {}.
@@ -253,7 +225,7 @@ Result<Reply> DropCollection(Service& service, const httplib::Request& request) 
 Result<Reply> CollectionStatsRoute(Service& service, const httplib::Request& request) {
   QS_ASSIGN_OR_RETURN(std::shared_ptr<Collection> collection, PathCollection(service, request));
   QS_ASSIGN_OR_RETURN(CollectionStats stats, collection->Stats());
-  return Reply::Json(StatsJson(stats));
+  return Reply::Json(StatsToJson<JsonOut>(stats));
 }
 
 Result<Reply> CheckpointCollection(Service& service, const httplib::Request& request) {
