@@ -22,7 +22,9 @@ image (written but not fsynced) is missing from the copy, as after a power cut.
      then metadata such as a rename not yet made durable by a directory fsync
      is on disk, while unsynced delayed-allocation data is not.
   3. Random cuts: the workload runs untraced and is stopped (SIGSTOP) after a
-     random delay, then the same copy-and-check.
+     random delay, then the same copy-and-check. The random cuts are chained:
+     each run starts from the previous cut's image (its open recovers from the
+     cut, and may itself be cut), and the ack log spans all of them.
   4. Teeth: the same random cut with the workload under eatmydata (fsync is a
      no-op), on a store seeded by a clean run: the checker MUST report lost
      acknowledged writes; if it does not, the harness cannot see a lost write and
@@ -52,6 +54,7 @@ import subprocess
 import sys
 import time
 
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as h  # noqa: E402
 
@@ -83,6 +86,7 @@ class PowerCuts:
         self.check_mount = scratch.join("check")
         self.ack_log = scratch.join("ack.log")
         self.pidfile = scratch.join("workload.pid")
+        self.chain_image = scratch.join("chain.img")  # the last chained cut, unrecovered
         self.failures = []
         self.kept_image = None
 
@@ -100,11 +104,12 @@ class PowerCuts:
                 "--ops", str(ops), "--dims", "16", "--keys", "1500", "--bulk", "300",
                 "--batch", "25", "--checkpoint-every", "120", *extra]
 
-    def fresh_live_image(self):
-        """Copies the pristine image to the run image and mounts it; clears the logs."""
-        h.run(["cp", "--sparse=always", self.pristine, self.run_image])
+    def fresh_live_image(self, start_image=None):
+        """Copies `start_image` (a previous cut, whose ack log is kept) or else
+        the pristine image (the ack log is cleared) to the run image, and mounts it."""
+        h.run(["cp", "--sparse=always", start_image or self.pristine, self.run_image])
         self.scratch.mount_image(self.run_image, self.live, LIVE_MOUNT_OPTIONS)
-        for path in (self.ack_log, self.pidfile):
+        for path in (self.pidfile,) if start_image else (self.ack_log, self.pidfile):
             if os.path.exists(path):
                 os.remove(path)
 
@@ -155,16 +160,19 @@ class PowerCuts:
             os.close(fd)
 
     def cut(self, label, cmd, strace_output=None, delay=None, env=None, seed_ops=0,
-            journal_commit=False, expect_open="usable"):
+            journal_commit=False, expect_open="usable", chain=False):
         """One power cut. Starts `cmd` (the workload, maybe under strace or
         eatmydata) on a fresh live image, waits until it is stopped (strace stops
         it at its cut point; otherwise SIGSTOP after `delay` seconds), copies the
         image, kills the workload, and checks the copy. With `seed_ops`, a clean
         untraced run of that many ops first fills the store. With
         `journal_commit`, ext4's journal is committed after the stop and before
-        the copy (force_journal_commit). Returns a dict:
+        the copy (force_journal_commit). With `chain`, the run starts from the
+        previous chained cut's image as the cut left it (not recovered: the
+        workload's own open recovers it) and appends to its ack log. Returns a dict:
         stopped (False if the workload ended first), violations, output, acked."""
-        self.fresh_live_image()
+        start_image = self.chain_image if chain and os.path.exists(self.chain_image) else None
+        self.fresh_live_image(start_image)
         if seed_ops:
             h.run(self.workload_args(seed_ops, self.seed + 7919), timeout=300,
                   env=h.sanitizer_env())
@@ -185,6 +193,8 @@ class PowerCuts:
                 self.force_journal_commit()
             # The power cut: what reached the loop device, i.e. the image file.
             h.run(["cp", "--sparse=always", self.run_image, self.cut_image])
+            if chain:
+                h.run(["cp", "--sparse=always", self.cut_image, self.chain_image])
             if pid is not None and child.poll() is None:
                 os.kill(pid, signal.SIGKILL)
             child.wait(timeout=60)
@@ -193,8 +203,9 @@ class PowerCuts:
         self.scratch.unmount(self.live)
         acked = count_acks(self.ack_log) - acked_before
         violations, output = self.check_image(self.cut_image, expect_open)
+        summary = [l for l in output.splitlines() if l.startswith("check: ") and "violations" in l]
         result = {"stopped": stopped, "violations": violations, "output": output,
-                  "acked": acked}
+                  "acked": acked, "summary": summary[-1] if summary else "(no verdict)"}
         if violations != 0 and os.environ.get("QUIVER_POWERCUT_KEEP") == "1" and \
                 self.kept_image is None:
             self.kept_image = self.scratch.join(f"kept-{label.replace(' ', '_')}.img")
@@ -317,7 +328,9 @@ def main():
                     cuts.fail(f"cut after {label}: {result['violations']} violations",
                               result["output"])
 
-        # 3. Random-time cuts, untraced. A control run measures how long a run takes.
+        # 3. Random-time cuts, untraced, chained: each run starts from the previous
+        # cut's image as the cut left it, so the workload's open recovers from a
+        # power cut (and may itself be cut). A control run measures a run's length.
         random_ops = 300
         cuts.fresh_live_image()
         start = time.monotonic()
@@ -331,13 +344,17 @@ def main():
             run_seed = seed + 1 + i
             journal_commit = i % 2 == 1
             result = cuts.cut(f"random {i}", cuts.workload_args(random_ops, run_seed),
-                              delay=delay, env=h.sanitizer_env(), journal_commit=journal_commit)
+                              delay=delay, env=h.sanitizer_env(), journal_commit=journal_commit,
+                              chain=True)
             finished_early += not result["stopped"]
+            if not result["stopped"]:
+                run_seconds = max(0.05, 0.8 * delay)  # runs got faster: cut earlier
             h.log(f"random cut {i}: SIGSTOP after {delay * 1000:.0f} ms of a "
                   f"{run_seconds * 1000:.0f} ms run (seed {run_seed}"
                   + (", then a journal commit" if journal_commit else "") + "): "
-                  f"{result['acked']} ops acked, {result['violations']} violations"
-                  + ("" if result["stopped"] else " (the run had ended)"))
+                  f"{result['acked']} ops acked in this run"
+                  + ("" if result["stopped"] else " (the run had ended)")
+                  + f"; {result['summary']}")
             if result["violations"] != 0:
                 random_violations += result["violations"]
                 cuts.fail(f"random cut {i} (seed {run_seed}, {delay:.3f} s): "
