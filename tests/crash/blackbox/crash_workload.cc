@@ -321,7 +321,9 @@ std::string JoinKeys(const std::vector<Key>& keys) {
 /// --dims (16), --keys (key space, 2000), --batch (max upsert/delete batch,
 /// 25), --bulk (records of a first upsert, 400; 0 = none), --checkpoint-every
 /// (StoreOptions::checkpoint_every_changes, 150), --pidfile FILE (written
-/// first, for drivers that stop the process by pid).
+/// first, for drivers that stop the process by pid), --close 0 (end with
+/// _exit(0) instead of closing the store: no last checkpoint, and SQLite's WAL
+/// is left as a crash leaves it, not truncated).
 int Run(const Flags& flags) {
   const std::string dir = flags.Str("store");
   const std::string log_path = flags.Str("log");
@@ -405,6 +407,7 @@ int Run(const Flags& flags) {
       logged("checkpoint", [&] { return docs->Checkpoint(); });
     }
   }
+  if (flags.Num("close", 1) == 0) std::_Exit(all_ok ? 0 : 1);  // as if killed
   logged("close", [&] { return store->Close(); });
   return all_ok ? 0 : 1;
 }
@@ -522,7 +525,10 @@ int Check(const Flags& flags) {
 
   // Open, capturing the log lines to tell a loaded checkpoint from a rebuild.
   std::vector<std::string> open_log;
-  auto capture = [&open_log](LogLevel, std::string_view line) { open_log.emplace_back(line); };
+  auto capture = [&open_log](LogLevel level, std::string_view line) {
+    const char* names[] = {"DEBUG", "INFO", "WARN", "ERROR"};
+    open_log.push_back(std::string(names[static_cast<int>(level) & 3]) + " " + std::string(line));
+  };
   auto opened = Store::Open(dir, WorkloadOptions(0, capture));
   for (const std::string& line : open_log) std::printf("open-log: %s\n", line.c_str());
   if (!opened.ok()) {

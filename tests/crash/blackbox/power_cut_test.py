@@ -9,6 +9,11 @@ image (written but not fsynced) is missing from the copy, as after a power cut.
 
   1. Counting run: strace -y lists every fsync, fdatasync and rename(at)(2) the
      workload issues (per syscall name, numbered as strace's inject when= counts).
+     It and every cut-point run start from a seeded image: a store left by a
+     250-op run that did not close, so SQLite's WAL has been checkpointed and
+     restarted and commits overwrite it in place. There an fdatasync commits no
+     ext4 journal transaction, unlike the fdatasync of a growing WAL, which
+     would make a not-yet-durable rename durable by accident.
   2. One cut after EACH of them: `strace -e inject=NAME:signal=SIGSTOP:when=N`
      stops the workload right after its N-th call of NAME returns; the driver
      copies the image, kills the workload, mounts the copy read-write (ext4
@@ -49,6 +54,7 @@ Knobs (environment):
 import argparse
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -65,6 +71,9 @@ DURABILITY_SYSCALLS = ["fsync", "fdatasync", "rename", "renameat", "renameat2", 
                        "syncfs", "sync_file_range", "msync"]
 CUT_SYSCALLS = ["fsync", "fdatasync", "rename", "renameat", "renameat2", "sync_file_range"]
 LIVE_MOUNT_OPTIONS = "commit=300"
+# Ops of the run that fills the cut-point runs' starting image: enough to push
+# SQLite's WAL past its 1000-page auto-checkpoint (about 200 here).
+SEED_OPS = 250
 
 
 def env_int(name, default):
@@ -87,6 +96,8 @@ class PowerCuts:
         self.ack_log = scratch.join("ack.log")
         self.pidfile = scratch.join("workload.pid")
         self.chain_image = scratch.join("chain.img")  # the last chained cut, unrecovered
+        self.seeded_image = scratch.join("seeded.img")  # see make_seeded_image
+        self.seeded_log = scratch.join("seeded.log")
         self.failures = []
         self.kept_image = None
 
@@ -104,19 +115,36 @@ class PowerCuts:
                 "--ops", str(ops), "--dims", "16", "--keys", "1500", "--bulk", "300",
                 "--batch", "25", "--checkpoint-every", "120", *extra]
 
-    def fresh_live_image(self, start_image=None):
-        """Copies `start_image` (a previous cut, whose ack log is kept) or else
-        the pristine image (the ack log is cleared) to the run image, and mounts it."""
+    def fresh_live_image(self, start_image=None, start_log=None):
+        """Copies `start_image` (default: the pristine image) to the run image and
+        mounts it. The ack log becomes a copy of `start_log` if given, is kept
+        if only `start_image` is (a chained cut), and is cleared otherwise."""
         h.run(["cp", "--sparse=always", start_image or self.pristine, self.run_image])
         self.scratch.mount_image(self.run_image, self.live, LIVE_MOUNT_OPTIONS)
         for path in (self.pidfile,) if start_image else (self.ack_log, self.pidfile):
             if os.path.exists(path):
                 os.remove(path)
+        if start_log:
+            shutil.copyfile(start_log, self.ack_log)
+
+    def make_seeded_image(self, ops):
+        """The starting image of the cut-point runs: a store filled by an untraced
+        run that ends without closing (--close 0). Its SQLite WAL is then past
+        the 1000-page auto-checkpoint and restarted, so later commits overwrite
+        WAL blocks in place, and their fdatasync commits no ext4 journal
+        transaction (a growing WAL's does, and that commit would make an earlier
+        rename durable by accident, hiding a missing directory fsync)."""
+        self.fresh_live_image()
+        h.run(self.workload_args(ops, self.seed + 104729) + ["--close", "0"], timeout=600,
+              env=h.sanitizer_env())
+        self.scratch.unmount(self.live)
+        os.rename(self.run_image, self.seeded_image)
+        shutil.copyfile(self.ack_log, self.seeded_log)
 
     def counting_run(self, ops):
         """Runs the workload to completion under strace, listing every
-        durability syscall. Returns (calls, seconds, check output)."""
-        self.fresh_live_image()
+        durability syscall, from the seeded image. Returns (calls, seconds)."""
+        self.fresh_live_image(self.seeded_image, self.seeded_log)
         trace = self.scratch.join("count.strace")
         start = time.monotonic()
         h.run(["strace", "-f", "-qq", "-y", "--seccomp-bpf", "-o", trace,
@@ -160,7 +188,7 @@ class PowerCuts:
             os.close(fd)
 
     def cut(self, label, cmd, strace_output=None, delay=None, env=None, seed_ops=0,
-            journal_commit=False, expect_open="usable", chain=False):
+            journal_commit=False, expect_open="usable", chain=False, seeded=False):
         """One power cut. Starts `cmd` (the workload, maybe under strace or
         eatmydata) on a fresh live image, waits until it is stopped (strace stops
         it at its cut point; otherwise SIGSTOP after `delay` seconds), copies the
@@ -169,10 +197,15 @@ class PowerCuts:
         `journal_commit`, ext4's journal is committed after the stop and before
         the copy (force_journal_commit). With `chain`, the run starts from the
         previous chained cut's image as the cut left it (not recovered: the
-        workload's own open recovers it) and appends to its ack log. Returns a dict:
+        workload's own open recovers it) and appends to its ack log. With
+        `seeded`, it starts from the seeded image (make_seeded_image). Returns a dict:
         stopped (False if the workload ended first), violations, output, acked."""
-        start_image = self.chain_image if chain and os.path.exists(self.chain_image) else None
-        self.fresh_live_image(start_image)
+        if chain and os.path.exists(self.chain_image):
+            self.fresh_live_image(self.chain_image)
+        elif seeded or chain:  # a chain starts from the seeded image
+            self.fresh_live_image(self.seeded_image, self.seeded_log)
+        else:
+            self.fresh_live_image()
         if seed_ops:
             h.run(self.workload_args(seed_ops, self.seed + 7919), timeout=300,
                   env=h.sanitizer_env())
@@ -276,6 +309,7 @@ def main():
         probe_loop_mount(scratch)
         cuts = PowerCuts(args.workload, scratch, seed)
         cuts.make_pristine_image()
+        cuts.make_seeded_image(SEED_OPS)
 
         # 1. Which durability syscalls does a run make, and how many?
         calls, count_seconds = cuts.counting_run(ops)
@@ -311,7 +345,7 @@ def main():
                        "-e", f"inject={c['name']}:signal=SIGSTOP:when={c['n']}", "--",
                        *cuts.workload_args(ops, seed)]
                 result = cuts.cut(label, cmd, strace_output=trace, env=h.sanitizer_env(),
-                                  journal_commit=journal_commit)
+                                  journal_commit=journal_commit, seeded=True)
                 if not result["stopped"]:
                     cuts.fail(f"cut after {label}: the workload finished without reaching it "
                               "(the run is not deterministic)")
