@@ -273,8 +273,9 @@ def run_checker(workload, store, ack_log, expect_open="any", env=None, timeout=3
 
 
 def violation_lines(output, limit=20):
-    """The first `limit` VIOLATION lines of a checker's output, for a report."""
-    lines = [l for l in output.splitlines() if l.startswith("VIOLATION")]
+    """The first `limit` VIOLATION lines (and open-log warnings) of a checker's output."""
+    lines = [l for l in output.splitlines()
+             if l.startswith("VIOLATION") or l.startswith(("open-log: WARN", "open-log: ERROR"))]
     return "\n".join(lines[:limit]) + (f"\n... {len(lines) - limit} more" if len(lines) > limit
                                        else "")
 
