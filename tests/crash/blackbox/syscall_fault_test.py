@@ -40,6 +40,8 @@ Knobs (environment):
   QUIVER_FAULTS_CHECKPOINTS=N workload checkpoints whose calls are all faulted
                               (default 3: the first two and the last; 0 = all)
   QUIVER_FAULTS_SEED=N        workload seed (default 3)
+With --sanitized (an ASan/TSan build, set by CMake) two checkpoints are faulted (the
+first and the last) and every 16th commit pwrite64.
 """
 
 import argparse
@@ -229,11 +231,11 @@ def workload_faults(f, ops, seed, wanted_regions):
     return calls, regions
 
 
-def commit_faults(f, ops, seed, calls, regions, soak):
+def commit_faults(f, ops, seed, calls, regions, soak, stride):
     """EIO/ENOSPC in the SQLite commits of upserts and deletes (outside
-    checkpoints): every fdatasync of the database's files, and every 8th
-    pwrite64 (all with QUIVER_FAULTS_SOAK=1). The failed op is indeterminate;
-    the ops after it must keep working and be durable."""
+    checkpoints): every fdatasync of the database's files, and every
+    `stride`-th pwrite64 (all with QUIVER_FAULTS_SOAK=1). The failed op is
+    indeterminate; the ops after it must keep working and be durable."""
     in_checkpoint = {(c["name"], c["n"]) for _, cs in regions for c in cs}
     run_dir = f.scratch.join("run")
     candidates = [c for c in calls if c["name"] in ("fdatasync", "pwrite64")
@@ -241,7 +243,7 @@ def commit_faults(f, ops, seed, calls, regions, soak):
                   and h.call_path(c).startswith(run_dir + "/store/quiver.db")]
     writes = [c for c in candidates if c["name"] == "pwrite64"]
     chosen = [c for c in candidates if c["name"] == "fdatasync"] + (
-        writes if soak else writes[::8])
+        writes if soak else writes[::stride])
     injected = 0
     for call in chosen:
         for errno in ("EIO", "ENOSPC") if soak or call["name"] == "fdatasync" else ("EIO",):
@@ -474,18 +476,21 @@ def main():
     parser.add_argument("--workload", required=True, help="the quiver_crash_workload binary")
     parser.add_argument("--quiver", default="", help="the quiver binary (CLI scenarios)")
     parser.add_argument("--shim", required=True, help="libquiver_short_write_shim.so")
+    parser.add_argument("--sanitized", action="store_true",
+                        help="the binaries are built with a sanitizer: smaller defaults")
     args = parser.parse_args()
     h.require_strace()
 
     soak = os.environ.get("QUIVER_FAULTS_SOAK") == "1"
+    small = args.sanitized and not soak
     ops = env_int("QUIVER_FAULTS_OPS", 30 if soak else 14)
-    wanted_regions = env_int("QUIVER_FAULTS_CHECKPOINTS", 0 if soak else 3)
+    wanted_regions = env_int("QUIVER_FAULTS_CHECKPOINTS", 0 if soak else 2 if small else 3)
     seed = env_int("QUIVER_FAULTS_SEED", 3)
     started = time.monotonic()
     with h.Scratch("faults") as scratch:
         f = Faults(args, scratch)
         calls, regions = workload_faults(f, ops, seed, wanted_regions)
-        commit_faults(f, ops, seed, calls, regions, soak)
+        commit_faults(f, ops, seed, calls, regions, soak, stride=16 if small else 8)
         short_writes(f, ops, seed)
         lying_writes(f, ops, seed, calls, regions)
         if args.quiver:
