@@ -95,6 +95,7 @@ std::string MetadataFor(Key key, std::uint64_t version) {
   return "{\"k\":" + std::to_string(key) + ",\"v\":" + std::to_string(version) + "}";
 }
 
+/// The record an upsert of `version` writes for `key` (no external id).
 Record RecordFor(Key key, std::uint64_t version, std::size_t dims) {
   return Record{key, "", TextFor(version), MetadataFor(key, version),
                 Embedding(key, version, dims)};
@@ -141,6 +142,8 @@ class AckLog {
   int fd_ = -1;
 };
 
+/// What a logged operation does. Open creates the collection if needed; close
+/// checkpoints; only upserts and deletes change records.
 enum class OpKind { kOpen, kClose, kCheckpoint, kUpsert, kDelete };
 
 /// One operation of the log with its outcome.
@@ -161,6 +164,7 @@ struct ParsedLog {
   std::size_t runs = 0;  // "start" lines
 };
 
+/// The kind's name as the log spells it ("upsert", ...).
 std::string_view KindName(OpKind kind) {
   switch (kind) {
     case OpKind::kOpen:
@@ -276,10 +280,12 @@ class Flags {
     }
     return true;
   }
+  /// The value of --name, or `fallback` if it was not given.
   std::string Str(const std::string& name, const std::string& fallback = "") const {
     auto it = values_.find(name);
     return it == values_.end() ? fallback : it->second;
   }
+  /// The value of --name as a decimal number (0 if it is not one), or `fallback`.
   std::uint64_t Num(const std::string& name, std::uint64_t fallback) const {
     auto it = values_.find(name);
     return it == values_.end() ? fallback : std::strtoull(it->second.c_str(), nullptr, 10);
@@ -302,6 +308,8 @@ StoreOptions WorkloadOptions(std::uint64_t checkpoint_every, Logger logger) {
   return options;
 }
 
+/// The collection "docs": `dims` dimensions, l2sq (so an exact match is at
+/// distance 0), the other parameters at their defaults.
 CollectionConfig WorkloadConfig(std::size_t dims) {
   CollectionConfig config;
   config.dimensions = static_cast<std::uint32_t>(dims);
@@ -309,6 +317,7 @@ CollectionConfig WorkloadConfig(std::size_t dims) {
   return config;
 }
 
+/// " k1 k2 ...": keys as the log lists them, each after a space.
 std::string JoinKeys(const std::vector<Key>& keys) {
   std::string out;
   for (Key k : keys) out += " " + std::to_string(k);
@@ -424,32 +433,30 @@ struct KeyModel {
   std::vector<std::optional<std::uint64_t>> pending;  // outcomes of later indeterminate ops
   std::uint64_t last_op = 0;                          // last op of any outcome on this key
 
+  /// True if the store may hold `state` for this key.
   bool Allows(const std::optional<std::uint64_t>& state) const {
     if (state == definite) return true;
     return std::find(pending.begin(), pending.end(), state) != pending.end();
   }
 };
 
+/// "v<version>" or "absent", for messages.
 std::string StateName(const std::optional<std::uint64_t>& state) {
   return state ? TextFor(*state) : "absent";
 }
 
-/// Collects violations and prints each at once.
+/// Counts violations and prints each one at once, as one line
+/// "VIOLATION <invariant>: <what>" on standard output.
 class Violations {
  public:
   void Add(const std::string& invariant, const std::string& what) {
     ++count_;
-    if (count_ <= kMaxPrinted) {
-      std::printf("VIOLATION %s: %s\n", invariant.c_str(), what.c_str());
-    } else if (count_ == kMaxPrinted + 1) {
-      std::printf("VIOLATION ...: more violations follow; only the count is printed\n");
-    }
+    std::printf("VIOLATION %s: %s\n", invariant.c_str(), what.c_str());
     std::fflush(stdout);
   }
   std::size_t count() const { return count_; }
 
  private:
-  static constexpr std::size_t kMaxPrinted = 200;
   std::size_t count_ = 0;
 };
 
@@ -789,6 +796,7 @@ int Jsonl(const Flags& flags) {
 }  // namespace
 }  // namespace quiver::crash
 
+/// Dispatches to run, check or jsonl; exit statuses as in the header.
 int main(int argc, char** argv) {
   const std::string mode = argc > 1 ? argv[1] : "";
   quiver::crash::Flags flags;

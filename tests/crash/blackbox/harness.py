@@ -10,6 +10,7 @@
 - The workload's checker: run it, parse its verdict.
 """
 
+import ctypes
 import os
 import re
 import shutil
@@ -108,6 +109,7 @@ class Scratch:
                       key=len, reverse=True)
 
     def join(self, *names):
+        """A path inside the scratch directory."""
         return os.path.join(self.path, *names)
 
     def mount_image(self, image, mount_point, options=""):
@@ -127,8 +129,10 @@ class Scratch:
             subprocess.run(["umount", "-l", mount_point], capture_output=True)
 
     def spawn(self, cmd, **kwargs):
-        """Starts `cmd` as a child process that cleanup() kills if still running."""
-        child = subprocess.Popen(cmd, **kwargs)
+        """Starts `cmd` as a child process that cleanup() kills if still running,
+        and that the kernel kills if this driver dies first, even by SIGKILL (a
+        stopped workload must not outlive it; strace kills its tracee when it dies)."""
+        child = subprocess.Popen(cmd, preexec_fn=_die_with_parent, **kwargs)
         self.children.append(child)
         return child
 
@@ -156,6 +160,11 @@ class Scratch:
     def __exit__(self, *exc):
         self.cleanup()
         return False
+
+
+def _die_with_parent():
+    """In a child before exec: ask for SIGKILL when the parent dies (PR_SET_PDEATHSIG)."""
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL, 0, 0, 0)
 
 
 def wait_for_pid(pidfile, child, timeout=30.0):

@@ -79,6 +79,7 @@ SEED_OPS = 250
 
 
 def env_int(name, default):
+    """The integer in environment variable `name`, or `default` if unset or empty."""
     value = os.environ.get(name)
     return int(value) if value else default
 
@@ -112,6 +113,7 @@ class PowerCuts:
                self.pristine])
 
     def workload_args(self, ops, seed, extra=()):
+        """The command line of a workload run of `ops` ops on the live image's store."""
         return [self.workload, "run", "--store", os.path.join(self.live, "store"),
                 "--log", self.ack_log, "--pidfile", self.pidfile, "--seed", str(seed),
                 "--ops", str(ops), "--dims", "16", "--keys", "1500", "--bulk", "300",
@@ -265,6 +267,7 @@ class PowerCuts:
         return result
 
     def fail(self, what, output=""):
+        """Records a failure of the test and prints it with the checker's violations."""
         self.failures.append(what)
         h.log(f"FAILURE: {what}")
         if output:
@@ -309,6 +312,8 @@ def probe_loop_mount(scratch):
 
 
 def main():
+    """Runs the counting run, the cut points, the random cuts and the eatmydata
+    cuts; prints the counts; returns the exit status (0 pass, 1 fail)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--workload", required=True, help="the quiver_crash_workload binary")
     parser.add_argument("--sanitized", action="store_true",

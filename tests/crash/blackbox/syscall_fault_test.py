@@ -48,7 +48,6 @@ import argparse
 import os
 import re
 import shutil
-import subprocess
 import sys
 import time
 
@@ -66,6 +65,7 @@ DIMS = 16
 
 
 def env_int(name, default):
+    """The integer in environment variable `name`, or `default` if unset or empty."""
     value = os.environ.get(name)
     return int(value) if value else default
 
@@ -105,6 +105,7 @@ class Faults:
         self.op_errors = 0  # operations that returned an error under injection
 
     def fail(self, what, output=""):
+        """Records a failure of the test and prints it with the checker's violations."""
         self.failures.append(what)
         h.log(f"FAILURE: {what}")
         if output:
@@ -180,6 +181,7 @@ def op_errors(ack_log):
 # --- The workload -----------------------------------------------------------------------------
 
 def workload_cmd(f, store, ack_log, ops, seed):
+    """The command line of a workload run (the same parameters for every scenario)."""
     return [f.workload, "run", "--store", store, "--log", ack_log, "--seed", str(seed),
             "--ops", str(ops), "--dims", str(DIMS), "--keys", "1500", "--bulk", "300",
             "--batch", "25", "--checkpoint-every", "120"]
@@ -279,9 +281,11 @@ def short_writes(f, ops, seed):
         shim = re.search(r"short-write shim: shortened (\d+) of (\d+)", result.stderr)
         if result.returncode != 0:
             f.fail(f"{label}: the workload failed (exit {result.returncode}); a short write must "
-                   "be retried, not reported", "\n".join(op_errors(ack_log)) + result.stderr[-2000:])
+                   "be retried, not reported",
+                   "\n".join(op_errors(ack_log)) + result.stderr[-2000:])
         if not shim or int(shim.group(1)) == 0:
-            f.fail(f"{label}: the shim shortened no write (was it preloaded?)", result.stderr[-500:])
+            f.fail(f"{label}: the shim shortened no write (was it preloaded?)",
+                   result.stderr[-500:])
         checkpoints = result.stderr.count("checkpoint generation")
         if checkpoints == 0:
             f.fail(f"{label}: the workload wrote no checkpoint")
@@ -293,7 +297,7 @@ def short_writes(f, ops, seed):
     f.counts["short-write runs"] = runs
 
 
-def lying_writes(f, ops, seed, calls, regions):
+def lying_writes(f, ops, seed, regions):
     """write() to a checkpoint file reports success but writes nothing."""
     last_generation = regions[-1][0] if regions else None
     lies = 0
@@ -326,6 +330,8 @@ IMPORT_BATCH = 300
 
 
 def import_cmd(f, data, jsonl):
+    """`quiver import` of the JSONL file into collection docs of the store `data`,
+    with --log-level info so that the checkpoint's log line marks its end."""
     return [f.quiver, "--log-level", "info", "import", "--data", data, "--collection", "docs",
             "--create", "--metric", "l2sq", "--batch-size", str(IMPORT_BATCH), jsonl]
 
@@ -406,6 +412,7 @@ def cli_faults(f, soak):
 
     # quiver rebuild: its checkpoint is the swap; a fault must leave the old index in charge.
     def rebuild_cmd(data):
+        """`quiver rebuild` of docs in `data` with another connectivity (a new index)."""
         return [f.quiver, "--log-level", "info", "rebuild", "--data", data, "--collection", "docs",
                 "--connectivity", "8"]
 
@@ -472,6 +479,7 @@ def cli_faults(f, soak):
 
 
 def main():
+    """Runs every scenario; prints the counts; returns the exit status (0 pass, 1 fail)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--workload", required=True, help="the quiver_crash_workload binary")
     parser.add_argument("--quiver", default="", help="the quiver binary (CLI scenarios)")
@@ -492,7 +500,7 @@ def main():
         calls, regions = workload_faults(f, ops, seed, wanted_regions)
         commit_faults(f, ops, seed, calls, regions, soak, stride=16 if small else 8)
         short_writes(f, ops, seed)
-        lying_writes(f, ops, seed, calls, regions)
+        lying_writes(f, ops, seed, regions)
         if args.quiver:
             cli_faults(f, soak)
         else:
