@@ -62,7 +62,10 @@ class Env {
   virtual Status RenameFile(const std::string& from, const std::string& to) = 0;
   /// unlink(2). NotFound if missing.
   virtual Status RemoveFile(const std::string& path) = 0;
-  /// Creates `path` and missing parents (mkdir -p). OK if it exists.
+  /// Creates `path` and missing parents (mkdir -p). OK if it exists. Each
+  /// directory it creates is durable on return: the parent's entry is fsynced
+  /// (else a power cut could lose the directory with the files later synced
+  /// into it).
   virtual Status CreateDirs(const std::string& path) = 0;
   /// Removes an empty directory.
   virtual Status RemoveDir(const std::string& path) = 0;

@@ -39,9 +39,13 @@ class PosixWritableFile final : public WritableFile {
         if (errno == EINTR) continue;
         return ErrnoStatus("write", path_, errno);
       }
-      // write(2) never returns 0 for n > 0 on a regular file; if something
-      // claims it did, stop rather than spin.
+      // write(2) never returns 0 for n > 0 on a regular file, nor more than
+      // asked; if something claims either, stop rather than spin or overrun.
       if (written == 0) return Status::IOError(path_ + ": write made no progress");
+      if (static_cast<std::size_t>(written) > n) {
+        return Status::IOError(path_ + ": write reported " + std::to_string(written) +
+                               " bytes of " + std::to_string(n));
+      }
       // A short write is not an error: loop until everything is written.
       p += written;
       n -= static_cast<std::size_t>(written);
@@ -136,9 +140,15 @@ class PosixEnv final : public Env {
     while (pos != std::string::npos) {
       pos = path.find('/', pos + 1);
       partial = path.substr(0, pos);
-      if (::mkdir(partial.c_str(), 0755) != 0 && errno != EEXIST) {
+      if (partial.empty()) continue;  // the root of an absolute path
+      if (::mkdir(partial.c_str(), 0755) != 0) {
+        if (errno == EEXIST) continue;
         return ErrnoStatus("mkdir", partial, errno);
       }
+      // A new entry in the parent: make it durable.
+      const std::size_t slash = partial.rfind('/');
+      const std::string parent = slash == std::string::npos ? "." : partial.substr(0, slash);
+      if (Status s = SyncDir(parent.empty() ? "/" : parent); !s.ok()) return s;
     }
     struct stat st {};
     if (::stat(path.c_str(), &st) != 0) return ErrnoStatus("stat", path, errno);

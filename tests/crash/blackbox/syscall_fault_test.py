@@ -23,10 +23,10 @@ SQLite are included). Then, one run per (call, errno):
              says "loaded", not "rebuilt").
   lie        `strace -e inject=write:retval=COUNT:when=N` makes one checkpoint
              write report success without writing anything. The checkpoint must
-             then fail, or be found unusable at open and rebuilt from SQLite: for a
-             write of the run's last checkpoint (the one the manifest names at the
-             end), the checker requires the open log to say the checkpoint was
-             refused and rebuilt.
+             notice at once (the file is shorter than its writes reported) and
+             fail, so the process reports an error, and it must never name the
+             short file: the next open finds no unusable checkpoint (it loads the
+             previous one, or builds from SQLite if there was none).
 
 Each injection must really fire (strace marks the call "(INJECTED)") on the call
 the counting run numbered, or the run is not deterministic and the test fails.
@@ -299,7 +299,6 @@ def short_writes(f, ops, seed):
 
 def lying_writes(f, ops, seed, regions):
     """write() to a checkpoint file reports success but writes nothing."""
-    last_generation = regions[-1][0] if regions else None
     lies = 0
     for generation, region_calls in regions:
         for call in region_calls:
@@ -314,11 +313,11 @@ def lying_writes(f, ops, seed, regions):
             if result is None:
                 continue
             lies += 1
-            # The last checkpoint is the one the next open loads: it must be refused.
-            # An earlier one is superseded by the next checkpoint, and never named.
-            expect = "rebuilt" if generation == last_generation else "usable"
-            output = f.check(store, ack_log, label, expect_open=expect)
-            h.log(f"{label}: exit {result.returncode}; expected open: {expect}; "
+            if result.returncode == 0:
+                f.fail(f"{label}: the checkpoint accepted a file its writes lied about "
+                       "(the workload reported no failed operation)")
+            output = f.check(store, ack_log, label, expect_open="usable")
+            h.log(f"{label}: exit {result.returncode}; expected open: usable; "
                   + output.strip().splitlines()[-1])
     f.counts["lying writes"] = lies
 
@@ -457,7 +456,8 @@ def cli_faults(f, soak):
     h.log(f"quiver import with short writes: {shim.group(0) if shim else 'shim silent'}; "
           + output.strip().splitlines()[-1])
 
-    # quiver import whose checkpoint write lies: the next open must refuse the file.
+    # quiver import whose checkpoint write lies: the checkpoint at close must fail
+    # (import exits non-zero) and never name the short file.
     # Its insert threads make the payload's size vary from run to run, so the
     # payload write lies about 1 byte (less than any request); the 64-byte
     # footer write lies about all of it.
@@ -473,8 +473,9 @@ def cli_faults(f, soak):
             continue
         f.counts["lying writes"] = f.counts.get("lying writes", 0) + 1
         write_import_log(ack_log, import_outcome(result))
-        output = f.check(data, ack_log, label,
-                         expect_open="rebuilt" if result.returncode == 0 else "any")
+        if result.returncode == 0:
+            f.fail(f"{label}: quiver import accepted a checkpoint its writes lied about")
+        output = f.check(data, ack_log, label, expect_open="usable")
         h.log(f"{label}: exit {result.returncode}; " + output.strip().splitlines()[-1])
 
 
