@@ -121,6 +121,13 @@ class StoreImpl final : public Store {
                             CollectionImpl::Open(MakeContext(entry.id), std::move(entry), &report));
     collections_.emplace(name, collection);
     log_.Info("created collection '{}' ({})", name, config.ToString());
+    if (config.scalar == ScalarKind::kI8 && config.metric != Metric::kCos) {
+      log_.Warn(
+          "collection '{}': scalar i8 keeps only each vector's direction (USearch scales "
+          "every vector to unit length before quantizing), so with metric {} its distances "
+          "are right only for unit-length embeddings; use f16 or bf16 otherwise",
+          name, MetricName(config.metric));
+    }
     return std::shared_ptr<Collection>(collection);
   }
 
