@@ -22,7 +22,7 @@
 //       [--ef 16,32,64,128,256,512] [--search-threads 1,2] [--insert-threads 2]
 //       [--queries N] [--flat-queries 1000] [--k 10] [--connectivity 16]
 //       [--expansion-add 128] [--batch 1000] [--checkpoint-every 100000]
-//       [--work DIR] [--keep] [--meta KEY=VALUE]...
+//       [--quiver-synchronous full|normal] [--work DIR] [--keep] [--meta KEY=VALUE]...
 //
 // Exit status: 0 if every system ran; 1 if some system failed (its error is
 // recorded and the others still run); 2 for bad arguments or missing inputs.
@@ -50,11 +50,7 @@
 #if __has_include(<valgrind/callgrind.h>)
 #include <valgrind/callgrind.h>
 #define QUIVER_PROFILE_START() CALLGRIND_START_INSTRUMENTATION
-#define QUIVER_PROFILE_STOP()       \
-  do {                              \
-    CALLGRIND_STOP_INSTRUMENTATION; \
-    CALLGRIND_DUMP_STATS;           \
-  } while (0)
+#define QUIVER_PROFILE_STOP() CALLGRIND_STOP_INSTRUMENTATION
 #else
 #define QUIVER_PROFILE_START() \
   do {                         \
@@ -113,6 +109,7 @@ struct Options {
   std::size_t expansion_add = 128;
   std::size_t batch = 1000;
   std::uint64_t checkpoint_every = 100000;
+  std::string synchronous = "full";
   std::string work;  // default: $TMPDIR/quiver-field-<pid>
   bool keep = false;
   std::vector<std::pair<std::string, std::string>> meta;
@@ -142,6 +139,7 @@ std::string PrepareHint(const std::string& data) {
       "    [--ef 16,32,64,128,256,512] [--search-threads 1,2] [--insert-threads 2]\n"
       "    [--queries N] [--flat-queries 1000] [--k 10] [--connectivity 16]\n"
       "    [--expansion-add 128] [--batch 1000] [--checkpoint-every 100000]\n"
+      "    [--quiver-synchronous full|normal]\n"
       "    [--work DIR] [--keep] [--meta KEY=VALUE]...\n"
       "  DIR holds base.fbin, query.fbin and gt_l2sq.ibin (bench/prepare_*.py).\n"
       "  Systems compiled in: ");
@@ -189,6 +187,11 @@ Options ParseArgs(int argc, char** argv) {
       o.batch = number();
     } else if (a == "--checkpoint-every") {
       o.checkpoint_every = number();
+    } else if (a == "--quiver-synchronous") {
+      o.synchronous = next();
+      if (o.synchronous != "full" && o.synchronous != "normal") {
+        throw std::runtime_error("--quiver-synchronous: full or normal");
+      }
     } else if (a == "--work") {
       o.work = next();
     } else if (a == "--keep") {
@@ -239,6 +242,7 @@ FieldParams ParamsOf(const Options& o, std::size_t dims) {
   p.search_threads = *std::max_element(o.search_threads.begin(), o.search_threads.end());
   p.batch = o.batch;
   p.checkpoint_every_changes = o.checkpoint_every;
+  p.synchronous_full = o.synchronous == "full";
   return p;
 }
 
@@ -451,8 +455,9 @@ int ChildSearch(const Options& o) {
 /// --child profile-search: opens the index in --dir (made by a run with
 /// --keep), then searches the first --queries queries (default 1000) one per
 /// call on one thread at the first --ef. --child profile-import: adds the first
-/// --queries query vectors under new keys (n, n+1, ...) in one Insert (Quiver:
-/// one Upsert batch). Only that region is instrumented for callgrind.
+/// --queries query vectors under new keys (n, n+1, ...): Quiver in Upsert
+/// batches of --batch, raw USearch in one Insert. Only that region is
+/// instrumented for callgrind. Prints one JSON line (seconds, open_s, ...).
 int ChildProfile(const Options& o, bool import) {
   const std::string hint = PrepareHint(o.data);
   const Matrix query = ReadBin(o.data + "/query.fbin", false, hint);
@@ -460,15 +465,24 @@ int ChildProfile(const Options& o, bool import) {
   const std::size_t base_rows = ReadBinHeader(o.data + "/base.fbin", hint).first;
   const std::size_t nq = std::min(query.rows, o.queries ? o.queries : 1000);
   auto system = MakeSystem(o.system, ParamsOf(o, query.cols));
+  auto start = Clock::now();
   system->Load(o.dir);
+  const double open_s = Seconds(start);
   system->SetExpansionSearch(o.ef.at(0));
   system->BeginSearchThread();
   std::vector<std::uint64_t> found(nq * o.k, kNoKey);
+  start = Clock::now();
   system->Search(query.Row(0), o.k, 0, found.data());  // first query outside the region
-  const auto start = Clock::now();
+  const double first_query_ms = Seconds(start) * 1000;
+  start = Clock::now();
   QUIVER_PROFILE_START();
   if (import) {
-    system->Insert(query.Row(0), nq, base_rows);
+    // Quiver imports in Upsert batches of --batch, as in a build; raw USearch adds
+    // all rows in one call on its insert threads, as in its build.
+    const std::size_t step = o.system.rfind("quiver-", 0) == 0 ? o.batch : nq;
+    for (std::size_t i = 0; i < nq; i += step) {
+      system->Insert(query.Row(i), std::min(step, nq - i), base_rows + i);
+    }
   } else {
     for (std::size_t q = 0; q < nq; ++q)
       system->Search(query.Row(q), o.k, 0, found.data() + q * o.k);
@@ -479,7 +493,9 @@ int ChildProfile(const Options& o, bool import) {
                {"system", o.system},
                {"rows", nq},
                {"ef", o.ef.at(0)},
-               {"seconds", seconds}};
+               {"seconds", seconds},
+               {"open_s", open_s},
+               {"first_query_ms", first_query_ms}};
   if (!import) line["recall_at_k"] = RecallAtK(found.data(), nq, o.k, truth);
   std::printf("%s\n", line.dump().c_str());
   if (import) system->Save();
@@ -529,7 +545,9 @@ std::vector<std::string> ChildArgs(const Options& o, const std::string& phase,
           "--batch",
           std::to_string(o.batch),
           "--checkpoint-every",
-          std::to_string(o.checkpoint_every)};
+          std::to_string(o.checkpoint_every),
+          "--quiver-synchronous",
+          o.synchronous};
 }
 
 /// The report lines (prefix removed, parsed) in a child's standard output.
@@ -619,6 +637,7 @@ int Parent(const Options& o) {
               {"k", o.k},
               {"quiver_batch", o.batch},
               {"quiver_checkpoint_every_changes", o.checkpoint_every},
+              {"quiver_synchronous", o.synchronous},
               {"work_dir", work},
               {"build", QUIVER_BENCH_BUILD_INFO},
               {"loadavg_start", LoadJson(ReadLoadAverage())}};

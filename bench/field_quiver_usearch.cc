@@ -41,6 +41,8 @@ class QuiverSystem : public AnnSystem {
       : params_(params), scalar_(scalar) {
     options_.insert_threads = static_cast<std::uint32_t>(params.insert_threads);
     options_.checkpoint_every_changes = params.checkpoint_every_changes;
+    options_.synchronous =
+        params.synchronous_full ? quiver::Synchronous::kFull : quiver::Synchronous::kNormal;
     options_.logger = quiver::StderrLogger(quiver::LogLevel::kWarn);
   }
 

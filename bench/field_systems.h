@@ -42,6 +42,9 @@ struct FieldParams {
   std::size_t batch = 1000;
   /// Quiver only: StoreOptions::checkpoint_every_changes (the store's default is 100000).
   std::uint64_t checkpoint_every_changes = 100000;
+  /// Quiver only: StoreOptions::synchronous; true = kFull (the default: every
+  /// commit fsynced), false = kNormal (for measuring what durability costs).
+  bool synchronous_full = true;
 };
 
 /// One system under test. Build/Save run in one process, Load and the

@@ -272,13 +272,12 @@ def plot(dataset, lines, threads, path):
     ax.set_yscale("log")
     ax.set_xscale("function", functions=(_nines, _nines_inverse))
     low = min(o["recall_at_k"] for key in keys for o in series[key])
-    ticks = [t for t in RECALL_TICKS if t >= min(low, 0.9) - 1e-9]
-    if low < ticks[0]:
-        ticks.insert(0, round(low - 0.05, 1) if low > 0.1 else 0.0)
+    first = max(t for t in [0.0] + RECALL_TICKS if t <= min(low, 0.9))
+    ticks = [first] + [t for t in RECALL_TICKS if t > first]
     ax.set_xticks(ticks)
     ax.set_xticklabels(["%g" % t for t in ticks])
     # A little room right of recall 1 so that markers there are not clipped.
-    ax.set_xlim(ticks[0] - 1e-3 if ticks[0] > 0 else 0.0, float(_nines_inverse(_nines(1.0) + 0.15)))
+    ax.set_xlim(ticks[0], float(_nines_inverse(_nines(1.0) + 0.15)))
     ax.set_xlabel("recall@%d (scale spreads the nines: 0.9, 0.99, 0.999 equally spaced)" % k)
     ax.set_ylabel("queries per second (log scale)")
     ax.set_title("%s (%s x %s, l2sq): %d search thread%s, M=%s, ef_construction=%s\n"

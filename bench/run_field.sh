@@ -8,9 +8,12 @@
 #   bench/run_field.sh --quick         clustered-100000x96 only, ef 16,64,256, 2,000 queries
 #                                      (a few minutes once built and prepared)
 #   bench/run_field.sh [--datasets fashion-mnist,clustered] [--n 1000000] [--dims 96]
-#                      [--no-build] [--no-plot] [-- ARGS for quiver_bench_field]
+#                      [--no-setup] [--no-build] [--no-plot] [-- ARGS for quiver_bench_field]
 #
-# Steps: builds build/release/bench/quiver_bench_field (scripts/build.sh release),
+# Steps: installs what is missing (scripts/setup.sh: Debian packages including
+# libhnswlib-dev, libfaiss-dev, python3-matplotlib, and USearch; idempotent, about a
+# second when nothing is missing), builds build/release/bench/quiver_bench_field
+# (scripts/build.sh release),
 # prepares the data sets that are missing (bench/prepare_fashion_mnist.py,
 # bench/prepare_clustered.py; both reuse what is already there), runs the benchmark
 # once per data set into bench/results/field-<dataset>-<date>.jsonl, then
@@ -31,7 +34,7 @@ readonly QUIET_LOAD=0.8 QUIET_POLL_S=20 QUIET_MAX_S=900
 log() { printf '[run_field %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 
-quick=0 build=1 plot=1
+quick=0 setup=1 build=1 plot=1
 datasets="fashion-mnist,clustered"
 n=1000000 dims=96
 extra=()
@@ -41,6 +44,7 @@ while [[ $# -gt 0 ]]; do
     --datasets) datasets=$2; shift 2 ;;
     --n) n=$2; shift 2 ;;
     --dims) dims=$2; shift 2 ;;
+    --no-setup) setup=0; shift ;;
     --no-build) build=0; shift ;;
     --no-plot) plot=0; shift ;;
     --) shift; extra=("$@"); break ;;
@@ -57,7 +61,10 @@ if [[ $quick == 1 ]]; then
 fi
 quiet_wait=${FIELD_BENCH_QUIET:-$((1 - quick))}
 
-# ---------------------------------------------------------------- build
+# ---------------------------------------------------------------- setup, build
+if [[ $setup == 1 ]]; then
+  scripts/setup.sh >&2 || die "scripts/setup.sh failed"
+fi
 if [[ $build == 1 ]]; then
   log "building $BIN (QUIVER_JOBS=${QUIVER_JOBS:-1})"
   QUIVER_JOBS=${QUIVER_JOBS:-1} nice -n 10 scripts/build.sh release quiver_bench_field
