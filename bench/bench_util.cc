@@ -176,6 +176,8 @@ ChildResult RunChildProcess(const std::vector<std::string>& argv) {
   }
   r.wall_seconds = Seconds(start);
   r.peak_rss_kib = usage.ru_maxrss;
+  r.cpu_seconds = usage.ru_utime.tv_sec + usage.ru_utime.tv_usec / 1e6 + usage.ru_stime.tv_sec +
+                  usage.ru_stime.tv_usec / 1e6;
   if (WIFEXITED(status)) {
     r.exit_code = WEXITSTATUS(status);
   } else if (WIFSIGNALED(status)) {

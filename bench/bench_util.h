@@ -90,6 +90,8 @@ struct ChildResult {
   std::string output;       // everything it wrote to standard output
   long peak_rss_kib = 0;    // its ru_maxrss (KiB), from wait4
   double wall_seconds = 0;  // fork to exit
+  double cpu_seconds = 0;   // its user + system CPU time, from wait4; cpu/wall shows
+                            // how many cores it actually got
 };
 
 /// Runs `argv` (argv[0] = executable path) in a child process with fork/execv,

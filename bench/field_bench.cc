@@ -678,6 +678,7 @@ int Parent(const Options& o) {
       json phase_extra = {{"system", system},
                           {"peak_rss_kib", child.peak_rss_kib},
                           {"process_wall_s", child.wall_seconds},
+                          {"process_cpu_s", child.cpu_seconds},
                           {"process_loadavg_start", LoadJson(load_start)},
                           {"process_loadavg_end", LoadJson(load_end)}};
       for (auto& r : reports) {

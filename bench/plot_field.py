@@ -165,17 +165,19 @@ def markdown_for(dataset, lines):
                  "" if end else " (the run did not finish)"))
     md.append("")
 
-    md.append("| system | build (s) | save (s) | build peak RSS (MiB) | of which inputs "
-              "| on disk (MiB) | reopen (ms) | first query (ms) | search peak RSS (MiB) "
-              "| kernel | load avg build / search |")
-    md.append("|---|---|---|---|---|---|---|---|---|---|---|")
+    md.append("| system | build (s) | save (s) | build cores used | build peak RSS (MiB) "
+              "| of which inputs | on disk (MiB) | reopen (ms) | first query (ms) "
+              "| search peak RSS (MiB) | kernel | load avg build / search |")
+    md.append("|---|---|---|---|---|---|---|---|---|---|---|---|")
     systems = [s for s in run.get("systems", []) if s in builds or s in opens]
     for s in systems:
         b, o, e = builds.get(s, {}), opens.get(s, {}), search_ends.get(s, {})
-        md.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s-%s / %s-%s |" % (
+        cores = ("%.2f" % (b["process_cpu_s"] / b["process_wall_s"])
+                 if b.get("process_cpu_s") is not None and b.get("process_wall_s") else "")
+        md.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s-%s / %s-%s |" % (
             LABELS.get(s, s),
             "%.2f" % b["build_s"] if "build_s" in b else "",
-            "%.2f" % b["save_s"] if "save_s" in b else "",
+            "%.2f" % b["save_s"] if "save_s" in b else "", cores,
             mib(b.get("peak_rss_kib"), False), mib(b.get("input_rss_kib"), False),
             "%.1f" % (b["disk_bytes"] / (1 << 20)) if "disk_bytes" in b else "",
             "%.1f" % (o["open_s"] * 1000) if "open_s" in o else "",
@@ -185,7 +187,10 @@ def markdown_for(dataset, lines):
             fmt_load(b.get("process_loadavg_start")), fmt_load(b.get("process_loadavg_end")),
             fmt_load(e.get("process_loadavg_start")), fmt_load(e.get("process_loadavg_end"))))
     md.append("")
-    md.append("Peak RSS is each child process's own (`ru_maxrss`): the build process holds the "
+    md.append("\"Build cores used\" is the build process's CPU time over its wall time (2 = both "
+              "insert threads ran all the time; less = waiting for I/O, a serial phase, or "
+              "other load). "
+              "Peak RSS is each child process's own (`ru_maxrss`): the build process holds the "
               "base vectors (\"of which inputs\": RSS after reading them), the search process "
               "the queries and the ground truth. Quiver's bytes on disk include SQLite, which "
               "keeps every float32 embedding besides the index.")
