@@ -94,6 +94,8 @@ std::vector<std::string> DefaultSystems() {
   return out;
 }
 
+/// Command-line options of a run (parent) or of one child; see Usage. Sizes
+/// are counts, k and ef in neighbours; every field has the documented default.
 struct Options {
   std::string data;
   std::string dataset;  // default: basename of data
@@ -148,6 +150,8 @@ std::string PrepareHint(const std::string& data) {
   std::exit(status);
 }
 
+/// Parses argv into Options. Throws std::runtime_error naming the argument for
+/// an unknown flag, a missing or non-numeric value, or an ef below k.
 Options ParseArgs(int argc, char** argv) {
   Options o;
   for (int i = 1; i < argc; ++i) {
@@ -271,6 +275,7 @@ std::unique_ptr<AnnSystem> MakeSystem(const std::string& name, const FieldParams
   throw std::runtime_error("unknown system '" + name + "'");
 }
 
+/// [1 min, 5 min, 15 min] load averages as a JSON array.
 json LoadJson(const LoadAverage& l) { return json::array({l.one, l.five, l.fifteen}); }
 
 /// Writes one report line for the parent.
@@ -281,6 +286,9 @@ void Report(const json& j) {
 
 // --- Child: build ----------------------------------------------------------------------
 
+/// --child build: reads base.fbin, builds --system into --dir on
+/// --insert-threads threads, saves it, and reports one "build" line (seconds,
+/// bytes on disk, RSS in KiB). Returns 0; throws on any failure (exit 2).
 int ChildBuild(const Options& o) {
   const std::string hint = PrepareHint(o.data);
   const Matrix base = ReadBin(o.data + "/base.fbin", false, hint);
@@ -376,6 +384,9 @@ Point RunPoint(AnnSystem& system, const Matrix& query, const Matrix& truth, std:
   return p;
 }
 
+/// --child search: reads the queries and the ground truth, reopens --dir,
+/// times the first query, warms up, then reports one "search" line per (ef,
+/// threads, call mode) and a final "search_end". Returns 0; throws on failure.
 int ChildSearch(const Options& o) {
   const std::string hint = PrepareHint(o.data);
   const Matrix query = ReadBin(o.data + "/query.fbin", false, hint);
@@ -582,10 +593,16 @@ class ResultsFile {
   std::ofstream out_;
 };
 
+/// Mebibytes from bytes (bytes = true) or from KiB.
 double Mib(double kib_or_bytes, bool bytes) {
   return bytes ? kib_or_bytes / (1 << 20) : kib_or_bytes / 1024;
 }
 
+/// The run: checks the data set, then for every system runs a build child and a
+/// search child of this binary, one at a time, adds each child's peak RSS, CPU
+/// time and the load averages around it to its report lines, and writes them to
+/// --out. Returns 0, or 1 if some system failed (the others still ran); throws
+/// for missing inputs or bad arguments.
 int Parent(const Options& o) {
   const std::string hint = PrepareHint(o.data);
   const auto [n, dims] = ReadBinHeader(o.data + "/base.fbin", hint);

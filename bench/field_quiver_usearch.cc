@@ -109,6 +109,7 @@ class QuiverSystem : public AnnSystem {
   std::size_t dims() const override { return params_.dims; }
 
  private:
+  /// Copies the collection's kernel, index memory and checkpoint count into info_.
   void RecordStats() {
     auto stats = collection_->Stats();
     Check(stats.status(), "stats");
@@ -199,6 +200,7 @@ class UsearchSystem : public AnnSystem {
   std::size_t dims() const override { return params_.dims; }
 
  private:
+  /// Replaces index_ with an empty f32 l2sq index_dense_t with FieldParams' M and ef_add.
   void MakeEmpty() {
     us::metric_punned_t metric(params_.dims, us::metric_kind_t::l2sq_k, us::scalar_kind_t::f32_k);
     us::index_dense_config_t config(params_.connectivity, params_.expansion_add, 64);
@@ -207,6 +209,7 @@ class UsearchSystem : public AnnSystem {
     index_ = std::move(state.index);
   }
 
+  /// Copies the metric's kernel name and USearch's memory estimate into info_.
   void RecordStats() {
     info_["simd_kernel"] = index_.metric().isa_name();
     info_["index_memory_bytes"] = index_.memory_usage();
