@@ -131,7 +131,8 @@ done
 
 # ---------------------------------------------------------------- plot
 if [[ $plot == 1 ]]; then
-  md=bench/results/field-$date$([[ $quick == 1 ]] && echo -quick).md
+  md=bench/results/field-$date.md
+  if [[ $quick == 1 ]]; then md=bench/results/field-$date-quick.md; fi
   "$PY" bench/plot_field.py --md "$md" --img-dir docs/img "${outputs[@]}"
   log "tables: $md; plots: docs/img/recall-qps-*.png"
 fi
