@@ -16,16 +16,12 @@
 //   quiver_bench_fashion [--data data/fashion-mnist] [--metric l2sq|cos]
 //                        [--batch 1000] [--queries 10000] [--json out.json]
 
-#include <sys/resource.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
-#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <set>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -33,47 +29,19 @@
 
 #include <usearch/index_dense.hpp>
 
+#include "bench_util.h"
 #include "quiver/quiver.h"
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
+using quiver::bench::Clock;
+using quiver::bench::Matrix;
+using quiver::bench::Seconds;
 namespace us = unum::usearch;
 
 constexpr std::size_t kK = 10;
 const std::vector<std::size_t> kEfSweep = {16, 32, 64, 128, 256};
-
-double Seconds(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
-}
-
-struct Matrix {
-  std::size_t rows = 0, cols = 0;
-  std::vector<float> f;
-  std::vector<std::int32_t> i;
-};
-
-/// Reads an .fbin (float32) or .ibin (int32): int32 rows, int32 cols, data.
-Matrix ReadBin(const std::string& path, bool ints) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in)
-    throw std::runtime_error("cannot open " + path + " (run bench/prepare_fashion_mnist.py)");
-  std::int32_t header[2];
-  in.read(reinterpret_cast<char*>(header), sizeof(header));
-  Matrix m;
-  m.rows = static_cast<std::size_t>(header[0]);
-  m.cols = static_cast<std::size_t>(header[1]);
-  const std::size_t n = m.rows * m.cols;
-  if (ints) {
-    m.i.resize(n);
-    in.read(reinterpret_cast<char*>(m.i.data()), static_cast<std::streamsize>(n * 4));
-  } else {
-    m.f.resize(n);
-    in.read(reinterpret_cast<char*>(m.f.data()), static_cast<std::streamsize>(n * 4));
-  }
-  if (!in) throw std::runtime_error(path + " is truncated");
-  return m;
-}
+const char kPrepareHint[] = "/usr/bin/python3 bench/prepare_fashion_mnist.py";
 
 struct SweepPoint {
   std::size_t ef = 0;
@@ -93,14 +61,13 @@ struct Report {
   char kernel[32] = {};
 };
 
+/// recall@kK of found[q] (up to kK keys per query) against the ground truth.
 double Recall(const std::vector<std::vector<std::uint64_t>>& found, const Matrix& truth) {
-  std::size_t hits = 0;
+  std::vector<std::uint64_t> flat(found.size() * kK, quiver::bench::kNoKey);
   for (std::size_t q = 0; q < found.size(); ++q) {
-    std::set<std::uint64_t> expected;
-    for (std::size_t j = 0; j < kK; ++j) expected.insert(truth.i[q * truth.cols + j]);
-    for (std::uint64_t key : found[q]) hits += expected.count(key);
+    std::copy_n(found[q].begin(), std::min(found[q].size(), kK), flat.begin() + q * kK);
   }
-  return double(hits) / double(found.size() * kK);
+  return quiver::bench::RecallAtK(flat.data(), found.size(), kK, truth);
 }
 
 struct Options {
@@ -159,14 +126,6 @@ Report RunRawUsearch(const Options& opt, const Inputs& in) {
   return r;
 }
 
-std::uint64_t DirectoryBytes(const std::string& dir) {
-  std::uint64_t total = 0;
-  for (auto& e : std::filesystem::recursive_directory_iterator(dir)) {
-    if (e.is_regular_file()) total += e.file_size();
-  }
-  return total;
-}
-
 Report RunQuiver(const Options& opt, const Inputs& in, const std::string& dir) {
   Report r;
   const std::size_t dims = in.base.cols;
@@ -200,7 +159,7 @@ Report RunQuiver(const Options& opt, const Inputs& in, const std::string& dir) {
     if (!s.ok()) throw std::runtime_error(s.ToString());
     r.checkpoint_s = Seconds(t0);
   }
-  r.disk_bytes = DirectoryBytes(dir);
+  r.disk_bytes = quiver::bench::DiskBytes(dir);
 
   // Reopen: one checkpoint load, then the first query.
   start = Clock::now();
@@ -229,42 +188,6 @@ Report RunQuiver(const Options& opt, const Inputs& in, const std::string& dir) {
     const double s = Seconds(t0);
     r.sweep[r.sweep_points++] = {ef, Recall(found, in.truth), opt.queries / s};
   }
-  return r;
-}
-
-/// Runs `work` in a child process; returns its report and peak RSS (KiB).
-template <typename Work>
-Report InChild(Work work, long* peak_rss_kib) {
-  int fds[2];
-  if (::pipe(fds) != 0) throw std::runtime_error("pipe");
-  pid_t pid = ::fork();
-  if (pid == 0) {
-    ::close(fds[0]);
-    try {
-      Report r = work();
-      if (::write(fds[1], &r, sizeof(r)) != sizeof(r)) ::_exit(2);
-      ::_exit(0);
-    } catch (const std::exception& e) {
-      std::fprintf(stderr, "error: %s\n", e.what());
-      ::_exit(1);
-    }
-  }
-  ::close(fds[1]);
-  Report r;
-  std::size_t got = 0;
-  while (got < sizeof(r)) {
-    ssize_t n = ::read(fds[0], reinterpret_cast<char*>(&r) + got, sizeof(r) - got);
-    if (n <= 0) break;
-    got += static_cast<std::size_t>(n);
-  }
-  ::close(fds[0]);
-  int status = 0;
-  struct rusage usage {};
-  ::wait4(pid, &status, 0, &usage);
-  if (got != sizeof(r) || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-    throw std::runtime_error("benchmark child failed");
-  }
-  *peak_rss_kib = usage.ru_maxrss;
   return r;
 }
 
@@ -306,9 +229,9 @@ int main(int argc, char** argv) {
   try {
     Options opt = ParseArgs(argc, argv);
     Inputs in;
-    in.base = ReadBin(opt.data + "/base.fbin", false);
-    in.query = ReadBin(opt.data + "/query.fbin", false);
-    in.truth = ReadBin(opt.data + "/gt_" + opt.metric + ".ibin", true);
+    in.base = quiver::bench::ReadBin(opt.data + "/base.fbin", false, kPrepareHint);
+    in.query = quiver::bench::ReadBin(opt.data + "/query.fbin", false, kPrepareHint);
+    in.truth = quiver::bench::ReadBin(opt.data + "/gt_" + opt.metric + ".ibin", true, kPrepareHint);
     opt.queries = std::min(opt.queries, in.query.rows);
     std::printf(
         "Fashion-MNIST: %zu base x %zu dims, %zu queries, metric %s, k=%zu, M=16, "
@@ -318,12 +241,14 @@ int main(int argc, char** argv) {
     std::fflush(stdout);
 
     long raw_rss = 0, quiver_rss = 0;
-    Report raw = InChild([&] { return RunRawUsearch(opt, in); }, &raw_rss);
+    Report raw =
+        quiver::bench::RunInForkedChild<Report>([&] { return RunRawUsearch(opt, in); }, &raw_rss);
     const std::string dir =
         (std::filesystem::temp_directory_path() / ("quiver-bench-" + std::to_string(::getpid())))
             .string();
     std::filesystem::remove_all(dir);
-    Report qv = InChild([&] { return RunQuiver(opt, in, dir); }, &quiver_rss);
+    Report qv = quiver::bench::RunInForkedChild<Report>([&] { return RunQuiver(opt, in, dir); },
+                                                        &quiver_rss);
     std::filesystem::remove_all(dir);
 
     std::printf("\n| | raw USearch | Quiver | Quiver / raw |\n|---|---|---|---|\n");
