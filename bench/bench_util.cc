@@ -113,6 +113,13 @@ std::uint64_t DiskBytes(const std::string& path) {
   return total;
 }
 
+double ProcessCpuSeconds() {
+  struct rusage usage {};
+  ::getrusage(RUSAGE_SELF, &usage);
+  return usage.ru_utime.tv_sec + usage.ru_utime.tv_usec / 1e6 + usage.ru_stime.tv_sec +
+         usage.ru_stime.tv_usec / 1e6;
+}
+
 long PeakRssKib() { return StatusKib("VmHWM"); }
 long CurrentRssKib() { return StatusKib("VmRSS"); }
 

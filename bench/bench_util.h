@@ -72,6 +72,9 @@ std::uint64_t DiskBytes(const std::string& path);
 long PeakRssKib();
 long CurrentRssKib();
 
+/// User + system CPU seconds used so far by all threads of this process (getrusage).
+double ProcessCpuSeconds();
+
 /// The 1-, 5- and 15-minute load averages from /proc/loadavg ({-1,-1,-1} if unreadable).
 struct LoadAverage {
   double one = -1, five = -1, fifteen = -1;

@@ -485,6 +485,7 @@ int ChildProfile(const Options& o, bool import) {
   start = Clock::now();
   system->Search(query.Row(0), o.k, 0, found.data());  // first query outside the region
   const double first_query_ms = Seconds(start) * 1000;
+  const double cpu_start = ProcessCpuSeconds();
   start = Clock::now();
   QUIVER_PROFILE_START();
   if (import) {
@@ -500,11 +501,13 @@ int ChildProfile(const Options& o, bool import) {
   }
   QUIVER_PROFILE_STOP();
   const double seconds = Seconds(start);
+  const double cpu_seconds = ProcessCpuSeconds() - cpu_start;
   json line = {{"type", import ? "profile_import" : "profile_search"},
                {"system", o.system},
                {"rows", nq},
                {"ef", o.ef.at(0)},
                {"seconds", seconds},
+               {"cpu_s", cpu_seconds},
                {"open_s", open_s},
                {"first_query_ms", first_query_ms}};
   if (!import) line["recall_at_k"] = RecallAtK(found.data(), nq, o.k, truth);

@@ -133,7 +133,7 @@ rows = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 for kind in ("profile_search", "profile_import"):
     for system in ("quiver-f32", "quiver-f32 (FULL)", "quiver-f32 (NORMAL)", "usearch"):
         mine = [r for r in rows if r["type"] == kind and r["system"] == system]
-        for field in ("seconds", "open_s", "first_query_ms"):
+        for field in ("seconds", "cpu_s", "open_s", "first_query_ms"):
             s = [r[field] for r in mine if field in r]
             if s:
                 print("%-15s %-20s %-14s median %8.3f  (min %.3f, max %.3f; %d rounds)"
