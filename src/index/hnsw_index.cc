@@ -278,14 +278,40 @@ Status ReadVerified(Env* env, const std::string& path, const Footer& footer,
                     HnswIndex::Impl* impl) {
   QUIVER_ASSIGN_OR_RETURN(auto file, env->NewSequentialFile(path));
 
-  std::uint64_t remaining = footer.payload_bytes;
+  // USearch asks for one node or one vector per call; serve those from a
+  // 1 MiB buffer so that a load costs one read(2) per MiB, not two per vector.
+  // Reads never go past the payload (the footer follows it).
+  std::uint64_t remaining = footer.payload_bytes;  // not yet handed to USearch
+  std::uint64_t unread = footer.payload_bytes;     // not yet read from the file
+  std::vector<unsigned char> chunk(kIoChunkBytes);
+  std::size_t chunk_pos = 0, chunk_end = 0;
   Status read_error;
+  auto read_exactly = [&](void* out, std::size_t n) -> bool {
+    std::size_t got = 0;
+    read_error = file->Read(n, out, &got);
+    if (!read_error.ok() || got != n) return false;
+    unread -= n;
+    return true;
+  };
   auto input = [&](void* buffer, std::size_t length) -> bool {
     if (length > remaining) return false;
-    std::size_t got = 0;
-    read_error = file->Read(length, buffer, &got);
-    if (!read_error.ok() || got != length) return false;
+    auto* out = static_cast<unsigned char*>(buffer);
     remaining -= length;
+    const std::size_t buffered = std::min(length, chunk_end - chunk_pos);
+    std::memcpy(out, chunk.data() + chunk_pos, buffered);
+    chunk_pos += buffered;
+    out += buffered;
+    length -= buffered;
+    if (length == 0) return true;
+    if (length >= chunk.size()) return read_exactly(out, length);  // large: no copy
+    const std::size_t refill =
+        static_cast<std::size_t>(std::min<std::uint64_t>(chunk.size(), unread));
+    if (!read_exactly(chunk.data(), refill)) return false;
+    chunk_pos = 0;
+    chunk_end = refill;
+    if (length > chunk_end) return false;  // cannot happen: length <= remaining <= unread
+    std::memcpy(out, chunk.data(), length);
+    chunk_pos = length;
     return true;
   };
   try {
