@@ -215,22 +215,28 @@ def workload_faults(f, ops, seed, wanted_regions):
         generation, region_calls = regions[index]
         for call in region_calls:
             for errno in ERRNOS[call["name"]]:
-                label = (f"workload checkpoint {generation}: {describe(call)} -> {errno}")
-                run_dir = f.fresh("run")
-                store, ack_log = run_dir + "/store", run_dir + "/ack.log"
-                result = f.inject(workload_cmd(f, store, ack_log, ops, seed), call,
-                                  f"error={errno}", label)
-                if result is None:
-                    continue
-                injected += 1
-                errors = op_errors(ack_log)
-                f.op_errors += len(errors)
-                output = f.check(store, ack_log, label)
-                h.log(f"{label}: exit {result.returncode}, {len(errors)} ops failed"
-                      + (f" (first: {errors[0][:110]})" if errors else "") + "; "
-                      + output.strip().splitlines()[-1])
+                label = f"workload checkpoint {generation}: {describe(call)} -> {errno}"
+                injected += inject_workload_error(f, ops, seed, call, errno, label)
     f.counts["workload EIO/ENOSPC"] = injected
     return calls, regions
+
+
+def inject_workload_error(f, ops, seed, call, errno, label):
+    """Runs the workload on a fresh store with `errno` injected at `call`,
+    checks the result against its log, and logs a line. Returns 1 if the
+    injection fired, else 0 (f.inject has recorded why)."""
+    run_dir = f.fresh("run")
+    store, ack_log = run_dir + "/store", run_dir + "/ack.log"
+    result = f.inject(workload_cmd(f, store, ack_log, ops, seed), call, f"error={errno}", label)
+    if result is None:
+        return 0
+    errors = op_errors(ack_log)
+    f.op_errors += len(errors)
+    output = f.check(store, ack_log, label)
+    h.log(f"{label}: exit {result.returncode}, {len(errors)} ops failed"
+          + (f" (first: {errors[0][:110]})" if errors else "") + "; "
+          + output.strip().splitlines()[-1])
+    return 1
 
 
 def commit_faults(f, ops, seed, calls, regions, soak, stride):
@@ -249,20 +255,8 @@ def commit_faults(f, ops, seed, calls, regions, soak, stride):
     injected = 0
     for call in chosen:
         for errno in ("EIO", "ENOSPC") if soak or call["name"] == "fdatasync" else ("EIO",):
-            label = (f"workload commit: {describe(call)} -> {errno}")
-            run_dir = f.fresh("run")
-            store, ack_log = run_dir + "/store", run_dir + "/ack.log"
-            result = f.inject(workload_cmd(f, store, ack_log, ops, seed), call,
-                              f"error={errno}", label)
-            if result is None:
-                continue
-            injected += 1
-            errors = op_errors(ack_log)
-            f.op_errors += len(errors)
-            output = f.check(store, ack_log, label)
-            h.log(f"{label}: exit {result.returncode}, {len(errors)} ops failed"
-                  + (f" (first: {errors[0][:110]})" if errors else "") + "; "
-                  + output.strip().splitlines()[-1])
+            label = f"workload commit: {describe(call)} -> {errno}"
+            injected += inject_workload_error(f, ops, seed, call, errno, label)
     f.counts["workload commit EIO/ENOSPC"] = injected
 
 
