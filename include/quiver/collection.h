@@ -43,8 +43,9 @@ struct CollectionStats {
   std::uint64_t checkpoint_bytes = 0;
   /// Duration of the last checkpoint written by this process, milliseconds (0 = none).
   double last_checkpoint_ms = 0;
-  /// SIMD kernel the distance function dispatched to at run time, e.g. "haswell", "skylake",
-  /// "serial".
+  /// Distance kernel chosen at run time: "avx512" or "avx2" for Quiver's float32-accumulating
+  /// kernels (f32 collections on x86-64 with AVX2+FMA), else the NumKong kernel USearch
+  /// dispatched to, e.g. "skylake", "icelake", "haswell", "serial".
   std::string simd_kernel;
   /// Non-empty when the collection is latched read-only after a failed write of its files.
   std::string fatal_error;

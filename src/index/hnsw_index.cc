@@ -12,6 +12,7 @@
 
 #include <usearch/index_dense.hpp>
 
+#include "index/f32_distance.h"
 #include "util/checksum.h"
 #include "util/status_macros.h"
 
@@ -50,6 +51,31 @@ us::scalar_kind_t ToUsearch(ScalarKind kind) {
       return us::scalar_kind_t::i8_k;
   }
   return us::scalar_kind_t::unknown_k;
+}
+
+/// The distance function of `config`'s index: Quiver's float32-accumulating
+/// kernels for f32 collections when the CPU has them (f32_distance.h explains
+/// why), else USearch's NumKong kernel. Both report the same metric and scalar
+/// kind, so checkpoints are USearch files either way.
+us::metric_punned_t MakeMetric(const CollectionConfig& config) {
+  const us::metric_kind_t metric_kind = ToUsearch(config.metric);
+  const us::scalar_kind_t scalar_kind = ToUsearch(config.scalar);
+  const F32Kernels* kernels = PreferredF32Kernels();
+  if (config.scalar == ScalarKind::kF32 && kernels != nullptr) {
+    F32DistanceFn fn = config.metric == Metric::kL2sq ? kernels->l2sq
+                       : config.metric == Metric::kIp ? kernels->ip
+                                                      : kernels->cos;
+    return us::metric_punned_t::stateless(config.dimensions, reinterpret_cast<std::uintptr_t>(fn),
+                                          us::metric_punned_signature_t::array_array_size_k,
+                                          metric_kind, scalar_kind);
+  }
+  return us::metric_punned_t(config.dimensions, metric_kind, scalar_kind);
+}
+
+/// The name of the kernel set MakeMetric picks for `config`, or "" for NumKong's.
+const char* OwnKernelName(const CollectionConfig& config) {
+  const F32Kernels* kernels = PreferredF32Kernels();
+  return config.scalar == ScalarKind::kF32 && kernels != nullptr ? kernels->isa : "";
 }
 
 /// Consumes a USearch result's error (an unconsumed error_t terminates the
@@ -217,7 +243,7 @@ Result<std::unique_ptr<HnswIndex::Impl>> MakeImpl(const CollectionConfig& config
   impl->config = config;
   impl->search_threads = std::max<std::size_t>(1, search_threads);
   impl->add_threads = std::max<std::size_t>(1, add_threads);
-  us::metric_punned_t metric(config.dimensions, ToUsearch(config.metric), ToUsearch(config.scalar));
+  us::metric_punned_t metric = MakeMetric(config);
   if (metric.missing()) return Status::Internal("USearch has no metric for " + config.ToString());
   us::index_dense_config_t dense_config(config.connectivity, config.expansion_add,
                                         config.expansion_search);
@@ -355,6 +381,10 @@ Result<std::unique_ptr<HnswIndex>> HnswIndex::LoadCheckpoint(
     return Status::Corruption(
         path + ": index header has dims=" + std::to_string(index.dimensions()) +
         " and another metric or scalar kind than the collection (" + config.ToString() + ")");
+  }
+  // Loading put USearch's own kernel for the header's metric in place.
+  if (!impl->index.try_change_metric(MakeMetric(config))) {
+    return Status::IOError("out of memory switching the distance kernel");
   }
   impl->index.change_expansion_search(config.expansion_search);
   impl->index.change_expansion_add(config.expansion_add);
@@ -562,6 +592,8 @@ bool HnswIndex::GetVector(Key key, float* out) const {
 }
 
 std::string HnswIndex::simd_kernel() const {
+  const char* own = OwnKernelName(impl_->config);
+  if (*own != '\0') return own;
   std::shared_lock<std::shared_mutex> lock(impl_->mu);
   return impl_->index.metric().isa_name();
 }

@@ -132,7 +132,9 @@ class HnswIndex {
   std::vector<Key> Keys() const;
   /// Reads the stored vector of `key` back as float32 (lossy for f16/bf16/i8).
   bool GetVector(Key key, float* out) const;
-  /// Name of the SIMD kernel the metric dispatched to (e.g. "skylake").
+  /// Name of the distance kernel in use: "avx512" or "avx2" for Quiver's own
+  /// float32 kernels (f32 collections; f32_distance.h), else the NumKong ISA
+  /// USearch dispatched to (e.g. "skylake", "icelake").
   std::string simd_kernel() const;
 
   /// Opaque state (defined in hnsw_index.cc).
