@@ -31,14 +31,15 @@ import numpy as np  # noqa: E402
 
 # Display order and labels of the series (system, call mode).
 SERIES_ORDER = [
-    ("quiver-f32", "single"), ("quiver-http", "single"), ("quiver-f16", "single"), ("quiver-bf16", "single"),
-    ("quiver-i8", "single"), ("usearch", "single"), ("hnswlib", "single"),
-    ("faiss-hnsw", "single"), ("faiss-hnsw", "batch"), ("faiss-flat", "single"),
+    ("quiver-f32", "single"), ("quiver-http", "single"), ("quiver-f16", "single"),
+    ("quiver-bf16", "single"), ("quiver-i8", "single"), ("usearch", "single"),
+    ("hnswlib", "single"), ("faiss-hnsw", "single"), ("faiss-hnsw", "batch"),
+    ("faiss-flat", "single"),
 ]
 LABELS = {
-    "quiver-f32": "Quiver f32", "quiver-http": "Quiver f32 over HTTP", "quiver-f16": "Quiver f16", "quiver-bf16": "Quiver bf16",
-    "quiver-i8": "Quiver i8", "usearch": "raw USearch f32", "hnswlib": "hnswlib",
-    "faiss-hnsw": "FAISS HNSWFlat", "faiss-flat": "FAISS FlatL2 (exact)",
+    "quiver-f32": "Quiver f32", "quiver-http": "Quiver f32 over HTTP", "quiver-f16": "Quiver f16",
+    "quiver-bf16": "Quiver bf16", "quiver-i8": "Quiver i8", "usearch": "raw USearch f32",
+    "hnswlib": "hnswlib", "faiss-hnsw": "FAISS HNSWFlat", "faiss-flat": "FAISS FlatL2 (exact)",
 }
 STYLE = {
     "quiver-f32": ("tab:blue", "o", "-"), "quiver-http": ("tab:brown", "h", "-"),
