@@ -1,7 +1,8 @@
 // Copyright (c) Quiver authors.
 //
-// quiver_bench_field: Quiver against raw USearch, hnswlib and FAISS on one
-// data set, in one run, with the same parameters (tracker issue 5).
+// quiver_bench_field: Quiver (as a library and through its HTTP server)
+// against raw USearch, hnswlib and FAISS on one data set, in one run, with the
+// same parameters (tracker issue 5).
 //
 // For every system, two child processes (this binary re-executed with
 // --child), so that each one's peak RSS is its own:
@@ -22,7 +23,8 @@
 //       [--ef 16,32,64,128,256,512] [--search-threads 1,2] [--insert-threads 2]
 //       [--queries N] [--flat-queries 1000] [--k 10] [--connectivity 16]
 //       [--expansion-add 128] [--batch 1000] [--checkpoint-every 100000]
-//       [--quiver-synchronous full|normal] [--work DIR] [--keep] [--meta KEY=VALUE]...
+//       [--quiver-synchronous full|normal] [--quiver-bin PATH] [--work DIR] [--keep]
+//       [--meta KEY=VALUE]...
 //
 // Exit status: 0 if every system ran; 1 if some system failed (its error is
 // recorded and the others still run); 2 for bad arguments or missing inputs.
@@ -75,15 +77,20 @@ constexpr std::size_t kWarmupQueries = 500;
 
 /// Every system this binary can run, in the order a run uses by default.
 const std::vector<std::string>& KnownSystems() {
-  static const std::vector<std::string> systems = {"usearch",    "quiver-f32",  "quiver-f16",
-                                                   "quiver-i8",  "quiver-bf16", "hnswlib",
-                                                   "faiss-hnsw", "faiss-flat"};
+  static const std::vector<std::string> systems = {"usearch",    "quiver-f32", "quiver-http",
+                                                   "quiver-f16", "quiver-i8",  "quiver-bf16",
+                                                   "hnswlib",    "faiss-hnsw", "faiss-flat"};
   return systems;
 }
 
 /// Systems run when --systems is not given (quiver-bf16 only on request).
 std::vector<std::string> DefaultSystems() {
-  std::vector<std::string> out = {"usearch", "quiver-f32", "quiver-f16", "quiver-i8"};
+  std::vector<std::string> out = {"usearch", "quiver-f32"};
+#ifdef QUIVER_BENCH_HAVE_HTTP
+  out.push_back("quiver-http");
+#endif
+  out.push_back("quiver-f16");
+  out.push_back("quiver-i8");
 #ifdef QUIVER_BENCH_HAVE_HNSWLIB
   out.push_back("hnswlib");
 #endif
@@ -112,7 +119,8 @@ struct Options {
   std::size_t batch = 1000;
   std::uint64_t checkpoint_every = 100000;
   std::string synchronous = "full";
-  std::string work;  // default: $TMPDIR/quiver-field-<pid>
+  std::string quiver_bin;  // default: $QUIVER_BIN, else ../quiver beside this binary
+  std::string work;        // default: $TMPDIR/quiver-field-<pid>
   bool keep = false;
   std::vector<std::pair<std::string, std::string>> meta;
   // Child mode.
@@ -141,9 +149,11 @@ std::string PrepareHint(const std::string& data) {
       "    [--ef 16,32,64,128,256,512] [--search-threads 1,2] [--insert-threads 2]\n"
       "    [--queries N] [--flat-queries 1000] [--k 10] [--connectivity 16]\n"
       "    [--expansion-add 128] [--batch 1000] [--checkpoint-every 100000]\n"
-      "    [--quiver-synchronous full|normal]\n"
+      "    [--quiver-synchronous full|normal] [--quiver-bin PATH]\n"
       "    [--work DIR] [--keep] [--meta KEY=VALUE]...\n"
       "  DIR holds base.fbin, query.fbin and gt_l2sq.ibin (bench/prepare_*.py).\n"
+      "  --quiver-bin: the `quiver` that quiver-http runs as its server (default:\n"
+      "  $QUIVER_BIN, else build/release/quiver beside build/release/bench/).\n"
       "  Systems compiled in: ");
   for (const auto& s : DefaultSystems()) std::fprintf(out, "%s ", s.c_str());
   std::fprintf(out, "quiver-bf16\n  See docs/benchmarks.md.\n");
@@ -196,6 +206,8 @@ Options ParseArgs(int argc, char** argv) {
       if (o.synchronous != "full" && o.synchronous != "normal") {
         throw std::runtime_error("--quiver-synchronous: full or normal");
       }
+    } else if (a == "--quiver-bin") {
+      o.quiver_bin = next();
     } else if (a == "--work") {
       o.work = next();
     } else if (a == "--keep") {
@@ -247,12 +259,22 @@ FieldParams ParamsOf(const Options& o, std::size_t dims) {
   p.batch = o.batch;
   p.checkpoint_every_changes = o.checkpoint_every;
   p.synchronous_full = o.synchronous == "full";
+  p.quiver_bin = o.quiver_bin;
   return p;
 }
 
 /// Creates system `name`; throws naming what is missing if it was not compiled in.
 std::unique_ptr<AnnSystem> MakeSystem(const std::string& name, const FieldParams& p) {
   if (name == "usearch") return MakeUsearchSystem(p);
+  if (name == "quiver-http") {
+#ifdef QUIVER_BENCH_HAVE_HTTP
+    return MakeQuiverHttpSystem(p);
+#else
+    throw std::runtime_error(
+        "the HTTP server was not built (QUIVER_BUILD_SERVER=OFF or cpp-httplib missing), so "
+        "quiver-http is not available");
+#endif
+  }
   if (name.rfind("quiver-", 0) == 0) return MakeQuiverSystem(p, name.substr(7));
   if (name == "hnswlib") {
 #ifdef QUIVER_BENCH_HAVE_HNSWLIB
@@ -303,19 +325,27 @@ int ChildBuild(const Options& o) {
   start = Clock::now();
   system->Save();
   const double save_s = Seconds(start);
+  const json processes = system->ProcessStats();  // quiver-http: the server's RSS and CPU
   const LoadAverage load_end = ReadLoadAverage();
   std::fprintf(stderr, "  %-11s build %.2f s, save %.2f s, on disk %.1f MiB, kernel %s\n",
                o.system.c_str(), build_s, save_s, DiskBytes(o.dir) / double(1 << 20),
                info.value("simd_kernel", std::string("?")).c_str());
-  Report({{"type", "build"},
-          {"build_s", build_s},
-          {"save_s", save_s},
-          {"disk_bytes", DiskBytes(o.dir)},
-          {"input_rss_kib", input_rss},
-          {"vm_hwm_kib", PeakRssKib()},
-          {"loadavg_start", LoadJson(load_start)},
-          {"loadavg_end", LoadJson(load_end)},
-          {"info", info}});
+  if (processes.contains("server_peak_rss_kib")) {
+    std::fprintf(stderr, "  %-11s server peak RSS %.0f MiB, server CPU %.1f s\n", o.system.c_str(),
+                 processes.value("server_peak_rss_kib", 0.0) / 1024,
+                 processes.value("server_cpu_s", 0.0));
+  }
+  json line = {{"type", "build"},
+               {"build_s", build_s},
+               {"save_s", save_s},
+               {"disk_bytes", DiskBytes(o.dir)},
+               {"input_rss_kib", input_rss},
+               {"vm_hwm_kib", PeakRssKib()},
+               {"loadavg_start", LoadJson(load_start)},
+               {"loadavg_end", LoadJson(load_end)},
+               {"info", info}};
+  line.update(processes);
+  Report(line);
   return 0;
 }
 
@@ -454,10 +484,16 @@ int ChildSearch(const Options& o) {
       }
     }
   }
-  Report({{"type", "search_end"},
-          {"vm_hwm_kib", PeakRssKib()},
-          {"input_rss_kib", input_rss},
-          {"loadavg_end", LoadJson(ReadLoadAverage())}});
+  json end = {{"type", "search_end"},
+              {"vm_hwm_kib", PeakRssKib()},
+              {"input_rss_kib", input_rss},
+              {"loadavg_end", LoadJson(ReadLoadAverage())}};
+  end.update(system->ProcessStats());  // quiver-http: the server's, while it still runs
+  if (end.contains("server_peak_rss_kib")) {
+    std::fprintf(stderr, "  %-11s server peak RSS %.0f MiB, server CPU %.1f s\n", o.system.c_str(),
+                 end.value("server_peak_rss_kib", 0.0) / 1024, end.value("server_cpu_s", 0.0));
+  }
+  Report(end);
   return 0;
 }
 
@@ -561,7 +597,9 @@ std::vector<std::string> ChildArgs(const Options& o, const std::string& phase,
           "--checkpoint-every",
           std::to_string(o.checkpoint_every),
           "--quiver-synchronous",
-          o.synchronous};
+          o.synchronous,
+          "--quiver-bin",
+          o.quiver_bin};
 }
 
 /// The report lines (prefix removed, parsed) in a child's standard output.

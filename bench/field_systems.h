@@ -4,6 +4,7 @@
 // system is built, saved, reopened and searched by the same measuring code.
 //
 //   quiver-f32/f16/i8  Quiver through include/quiver (durable store on disk)
+//   quiver-http        Quiver f32 through `quiver serve`, a child process  (field_http.cc)
 //   usearch            raw USearch index_dense_t          (field_quiver_usearch.cc)
 //   hnswlib            hnswlib::HierarchicalNSW<float>    (field_hnswlib.cc, optional)
 //   faiss-hnsw         faiss::IndexHNSWFlat               (field_faiss.cc, optional)
@@ -45,6 +46,10 @@ struct FieldParams {
   /// Quiver only: StoreOptions::synchronous; true = kFull (the default: every
   /// commit fsynced), false = kNormal (for measuring what durability costs).
   bool synchronous_full = true;
+  /// quiver-http only: the `quiver` executable to run as the server; empty =
+  /// $QUIVER_BIN, else `quiver` beside the benchmark's directory
+  /// (build/release/quiver for build/release/bench/quiver_bench_field).
+  std::string quiver_bin;
 };
 
 /// One system under test. Build/Save run in one process, Load and the
@@ -92,6 +97,10 @@ class AnnSystem {
 
   /// Facts worth recording after Build or Load: SIMD kernel, index memory, versions.
   virtual nlohmann::json Describe() const { return nlohmann::json::object(); }
+  /// Peak RSS and CPU time of the other processes the system runs (quiver-http:
+  /// the server), as top-level fields of the "build" line (asked after Save)
+  /// and of the "search_end" line (asked after the searches). Default: none.
+  virtual nlohmann::json ProcessStats() const { return nlohmann::json::object(); }
   /// Dimensions of the vectors.
   virtual std::size_t dims() const = 0;
 };
@@ -101,6 +110,11 @@ std::unique_ptr<AnnSystem> MakeQuiverSystem(const FieldParams& params, const std
 std::unique_ptr<AnnSystem> MakeUsearchSystem(const FieldParams& params);
 /// Versions: quiver, usearch, and the NumKong capabilities of this CPU.
 nlohmann::json QuiverAndUsearchInfo();
+
+#ifdef QUIVER_BENCH_HAVE_HTTP
+/// Quiver f32 served by `quiver serve` (FieldParams::quiver_bin), over loopback HTTP.
+std::unique_ptr<AnnSystem> MakeQuiverHttpSystem(const FieldParams& params);
+#endif
 
 #ifdef QUIVER_BENCH_HAVE_HNSWLIB
 std::unique_ptr<AnnSystem> MakeHnswlibSystem(const FieldParams& params);

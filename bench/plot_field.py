@@ -31,17 +31,19 @@ import numpy as np  # noqa: E402
 
 # Display order and labels of the series (system, call mode).
 SERIES_ORDER = [
-    ("quiver-f32", "single"), ("quiver-f16", "single"), ("quiver-bf16", "single"),
-    ("quiver-i8", "single"), ("usearch", "single"), ("hnswlib", "single"),
-    ("faiss-hnsw", "single"), ("faiss-hnsw", "batch"), ("faiss-flat", "single"),
+    ("quiver-f32", "single"), ("quiver-http", "single"), ("quiver-f16", "single"),
+    ("quiver-bf16", "single"), ("quiver-i8", "single"), ("usearch", "single"),
+    ("hnswlib", "single"), ("faiss-hnsw", "single"), ("faiss-hnsw", "batch"),
+    ("faiss-flat", "single"),
 ]
 LABELS = {
-    "quiver-f32": "Quiver f32", "quiver-f16": "Quiver f16", "quiver-bf16": "Quiver bf16",
-    "quiver-i8": "Quiver i8", "usearch": "raw USearch f32", "hnswlib": "hnswlib",
-    "faiss-hnsw": "FAISS HNSWFlat", "faiss-flat": "FAISS FlatL2 (exact)",
+    "quiver-f32": "Quiver f32", "quiver-http": "Quiver f32 over HTTP", "quiver-f16": "Quiver f16",
+    "quiver-bf16": "Quiver bf16", "quiver-i8": "Quiver i8", "usearch": "raw USearch f32",
+    "hnswlib": "hnswlib", "faiss-hnsw": "FAISS HNSWFlat", "faiss-flat": "FAISS FlatL2 (exact)",
 }
 STYLE = {
-    "quiver-f32": ("tab:blue", "o", "-"), "quiver-f16": ("tab:cyan", "s", "-"),
+    "quiver-f32": ("tab:blue", "o", "-"), "quiver-http": ("tab:brown", "h", "-"),
+    "quiver-f16": ("tab:cyan", "s", "-"),
     "quiver-bf16": ("tab:purple", "P", "-"), "quiver-i8": ("tab:gray", "v", "-"),
     "usearch": ("tab:orange", "D", "--"), "hnswlib": ("tab:green", "^", "-."),
     "faiss-hnsw": ("tab:red", "x", ":"), "faiss-flat": ("black", "*", ""),
@@ -195,6 +197,22 @@ def markdown_for(dataset, lines):
               "the queries and the ground truth. Quiver's bytes on disk include SQLite, which "
               "keeps every float32 embedding besides the index.")
     md.append("")
+    for s in systems:
+        b, e = builds.get(s, {}), search_ends.get(s, {})
+        if "server_peak_rss_kib" not in b and "server_peak_rss_kib" not in e:
+            continue
+        md.append("%s runs `quiver serve` as a child of the benchmark's process: its server "
+                  "peaked at %s MiB RSS while building (its whole life, checkpoint on SIGTERM "
+                  "included; %s s CPU) and at %s MiB while searching (%s s CPU). The process "
+                  "peak RSS in the table is the larger of the client's and the server's (a "
+                  "process's `ru_maxrss` covers the children it reaped); the client alone "
+                  "peaked at %s MiB building and %s MiB searching (`vm_hwm_kib`)."
+                  % (LABELS.get(s, s), mib(b.get("server_peak_rss_kib"), False),
+                     "%.1f" % b["server_cpu_s"] if b.get("server_cpu_s") is not None else "?",
+                     mib(e.get("server_peak_rss_kib"), False),
+                     "%.1f" % e["server_cpu_s"] if e.get("server_cpu_s") is not None else "?",
+                     mib(b.get("vm_hwm_kib"), False), mib(e.get("vm_hwm_kib"), False)))
+        md.append("")
     for e in errors:
         md.append("**%s failed** in its %s phase (exit status %s); see the run's standard error."
                   % (LABELS.get(e["system"], e["system"]), e["phase"], e["exit_code"]))
@@ -240,10 +258,23 @@ def markdown_for(dataset, lines):
                     "%.2fx" % (by_ef[ef]["qps"] / raw[ef]["qps"])
                     if ef in by_ef and ef in raw else "" for ef in efs)))
             md.append("")
+        lib = {o["ef"]: o for o in series.get(("quiver-f32", "single", t), [])}
+        http = {o["ef"]: o for o in series.get(("quiver-http", "single", t), [])}
+        if lib and http:
+            md.append("Quiver f32 over HTTP relative to the library (%d thread%s): "
+                      % (t, "" if t == 1 else "s") + ", ".join(
+                          "ef=%d %.2fx" % (ef, http[ef]["qps"] / lib[ef]["qps"])
+                          for ef in efs if ef in http and ef in lib) + ".")
+            md.append("")
     if "usearch" in builds and "quiver-f32" in builds:
         md.append("Quiver f32 import / raw USearch build: %.2fx (%.2f s / %.2f s)."
                   % (builds["quiver-f32"]["build_s"] / builds["usearch"]["build_s"],
                      builds["quiver-f32"]["build_s"], builds["usearch"]["build_s"]))
+        md.append("")
+    if "quiver-f32" in builds and "quiver-http" in builds:
+        md.append("Quiver f32 import over HTTP / through the library: %.2fx (%.2f s / %.2f s)."
+                  % (builds["quiver-http"]["build_s"] / builds["quiver-f32"]["build_s"],
+                     builds["quiver-http"]["build_s"], builds["quiver-f32"]["build_s"]))
         md.append("")
     return "\n".join(md)
 

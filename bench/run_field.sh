@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The field benchmark end to end: Quiver (f32, f16, i8) against raw USearch, hnswlib,
-# FAISS HNSW and FAISS flat, on Fashion-MNIST and on a clustered synthetic set.
+# The field benchmark end to end: Quiver (f32, f16, i8, and f32 through `quiver serve`)
+# against raw USearch, hnswlib, FAISS HNSW and FAISS flat, on Fashion-MNIST and on a
+# clustered synthetic set.
 #
 #   bench/run_field.sh                 full run: fashion-mnist + clustered-1000000x96,
 #                                      ef 16..512, all 10,000 queries (about 1-2 hours
@@ -13,7 +14,7 @@
 # Steps: installs what is missing (scripts/setup.sh: Debian packages including
 # libhnswlib-dev, libfaiss-dev, python3-matplotlib, and USearch; idempotent, about a
 # second when nothing is missing), builds build/release/bench/quiver_bench_field
-# (scripts/build.sh release),
+# and the quiver binary it runs as a server (scripts/build.sh release),
 # prepares the data sets that are missing (bench/prepare_fashion_mnist.py,
 # bench/prepare_clustered.py; both reuse what is already there), runs the benchmark
 # once per data set into bench/results/field-<dataset>-<date>.jsonl, then
