@@ -77,15 +77,17 @@ constexpr std::size_t kWarmupQueries = 500;
 
 /// Every system this binary can run, in the order a run uses by default.
 const std::vector<std::string>& KnownSystems() {
-  static const std::vector<std::string> systems = {"usearch",    "quiver-f32", "quiver-http",
-                                                   "quiver-f16", "quiver-i8",  "quiver-bf16",
-                                                   "hnswlib",    "faiss-hnsw", "faiss-flat"};
+  static const std::vector<std::string> systems = {
+      "usearch",     "quiver-f32", "quiver-f32-numkong", "quiver-http", "quiver-f16", "quiver-i8",
+      "quiver-bf16", "hnswlib",    "faiss-hnsw",         "faiss-flat"};
   return systems;
 }
 
 /// Systems run when --systems is not given (quiver-bf16 only on request).
 std::vector<std::string> DefaultSystems() {
-  std::vector<std::string> out = {"usearch", "quiver-f32"};
+  // quiver-f32-numkong: Quiver with raw USearch's distance kernel, so that the
+  // difference to `usearch` is Quiver's own overhead alone.
+  std::vector<std::string> out = {"usearch", "quiver-f32", "quiver-f32-numkong"};
 #ifdef QUIVER_BENCH_HAVE_HTTP
   out.push_back("quiver-http");
 #endif

@@ -4,6 +4,7 @@
 // include/quiver only; USearch directly, as the baseline Quiver wraps.
 
 #include <algorithm>
+#include <cstdlib>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -37,8 +38,11 @@ void CheckUsearch(ResultT& result, const std::string& what) {
 /// keys and distances only (no SQLite lookup of text or metadata).
 class QuiverSystem : public AnnSystem {
  public:
-  QuiverSystem(const FieldParams& params, quiver::ScalarKind scalar)
-      : params_(params), scalar_(scalar) {
+  /// `numkong_kernel`: use raw USearch's distance kernel instead of Quiver's
+  /// own f32 kernels (quiver-f32-numkong), so that the difference to
+  /// `usearch` is Quiver's own overhead alone.
+  QuiverSystem(const FieldParams& params, quiver::ScalarKind scalar, bool numkong_kernel)
+      : params_(params), scalar_(scalar), numkong_kernel_(numkong_kernel) {
     options_.insert_threads = static_cast<std::uint32_t>(params.insert_threads);
     options_.checkpoint_every_changes = params.checkpoint_every_changes;
     options_.synchronous =
@@ -47,6 +51,7 @@ class QuiverSystem : public AnnSystem {
   }
 
   void Build(const Matrix& base, const std::string& dir) override {
+    ChooseKernel();
     auto store = quiver::Store::Open(dir, options_);
     Check(store.status(), "open " + dir);
     store_ = std::move(*store);
@@ -82,6 +87,7 @@ class QuiverSystem : public AnnSystem {
   }
 
   void Load(const std::string& dir) override {
+    ChooseKernel();
     quiver::StoreOptions options = options_;
     options.create_if_missing = false;
     auto store = quiver::Store::Open(dir, options);
@@ -109,6 +115,12 @@ class QuiverSystem : public AnnSystem {
   std::size_t dims() const override { return params_.dims; }
 
  private:
+  /// Runs in the child process that builds or loads, before the store opens:
+  /// the index reads QUIVER_F32_KERNEL once per process.
+  void ChooseKernel() const {
+    if (numkong_kernel_) ::setenv("QUIVER_F32_KERNEL", "numkong", 1);
+  }
+
   /// Copies the collection's kernel, index memory and checkpoint count into info_.
   void RecordStats() {
     auto stats = collection_->Stats();
@@ -121,6 +133,7 @@ class QuiverSystem : public AnnSystem {
 
   FieldParams params_;
   quiver::ScalarKind scalar_;
+  bool numkong_kernel_ = false;
   quiver::StoreOptions options_;
   quiver::SearchOptions search_{
       .k = 10, .expansion_search = 0, .include_text = false, .include_metadata = false};
@@ -224,9 +237,10 @@ class UsearchSystem : public AnnSystem {
 }  // namespace
 
 std::unique_ptr<AnnSystem> MakeQuiverSystem(const FieldParams& params, const std::string& scalar) {
-  auto kind = quiver::ParseScalarKind(scalar);
+  const bool numkong = scalar == "f32-numkong";
+  auto kind = quiver::ParseScalarKind(numkong ? "f32" : scalar);
   Check(kind.status(), "quiver scalar kind");
-  return std::make_unique<QuiverSystem>(params, *kind);
+  return std::make_unique<QuiverSystem>(params, *kind, numkong);
 }
 
 std::unique_ptr<AnnSystem> MakeUsearchSystem(const FieldParams& params) {

@@ -31,18 +31,22 @@ import numpy as np  # noqa: E402
 
 # Display order and labels of the series (system, call mode).
 SERIES_ORDER = [
-    ("quiver-f32", "single"), ("quiver-http", "single"), ("quiver-f16", "single"),
+    ("quiver-f32", "single"), ("quiver-f32-numkong", "single"), ("quiver-http", "single"),
+    ("quiver-f16", "single"),
     ("quiver-bf16", "single"), ("quiver-i8", "single"), ("usearch", "single"),
     ("hnswlib", "single"), ("faiss-hnsw", "single"), ("faiss-hnsw", "batch"),
     ("faiss-flat", "single"),
 ]
 LABELS = {
-    "quiver-f32": "Quiver f32", "quiver-http": "Quiver f32 over HTTP", "quiver-f16": "Quiver f16",
+    "quiver-f32": "Quiver f32",
+    "quiver-f32-numkong": "Quiver f32, NumKong kernel (as raw USearch)",
+    "quiver-http": "Quiver f32 over HTTP", "quiver-f16": "Quiver f16",
     "quiver-bf16": "Quiver bf16", "quiver-i8": "Quiver i8", "usearch": "raw USearch f32",
     "hnswlib": "hnswlib", "faiss-hnsw": "FAISS HNSWFlat", "faiss-flat": "FAISS FlatL2 (exact)",
 }
 STYLE = {
-    "quiver-f32": ("tab:blue", "o", "-"), "quiver-http": ("tab:brown", "h", "-"),
+    "quiver-f32": ("tab:blue", "o", "-"), "quiver-f32-numkong": ("tab:olive", "o", ":"),
+    "quiver-http": ("tab:brown", "h", "-"),
     "quiver-f16": ("tab:cyan", "s", "-"),
     "quiver-bf16": ("tab:purple", "P", "-"), "quiver-i8": ("tab:gray", "v", "-"),
     "usearch": ("tab:orange", "D", "--"), "hnswlib": ("tab:green", "^", "-."),
@@ -270,6 +274,12 @@ def markdown_for(dataset, lines):
         md.append("Quiver f32 import / raw USearch build: %.2fx (%.2f s / %.2f s)."
                   % (builds["quiver-f32"]["build_s"] / builds["usearch"]["build_s"],
                      builds["quiver-f32"]["build_s"], builds["usearch"]["build_s"]))
+        md.append("")
+    if "usearch" in builds and "quiver-f32-numkong" in builds:
+        md.append("Quiver f32 with NumKong's kernel import / raw USearch build (Quiver's own "
+                  "overhead): %.2fx (%.2f s / %.2f s)."
+                  % (builds["quiver-f32-numkong"]["build_s"] / builds["usearch"]["build_s"],
+                     builds["quiver-f32-numkong"]["build_s"], builds["usearch"]["build_s"]))
         md.append("")
     if "quiver-f32" in builds and "quiver-http" in builds:
         md.append("Quiver f32 import over HTTP / through the library: %.2fx (%.2f s / %.2f s)."
