@@ -21,7 +21,7 @@
 //
 //   quiver_bench_field --data data/fashion-mnist [--out FILE.jsonl] [--systems LIST]
 //       [--ef 16,32,64,128,256,512] [--search-threads 1,2] [--insert-threads 2]
-//       [--queries N] [--flat-queries 1000] [--k 10] [--connectivity 16]
+//       [--queries N] [--flat-queries 1000] [--rounds 3] [--k 10] [--connectivity 16]
 //       [--expansion-add 128] [--batch 1000] [--checkpoint-every 100000]
 //       [--quiver-synchronous full|normal] [--quiver-bin PATH] [--work DIR] [--keep]
 //       [--meta KEY=VALUE]...
@@ -115,6 +115,7 @@ struct Options {
   std::size_t insert_threads = 2;
   std::size_t queries = 0;  // 0 = all
   std::size_t flat_queries = 1000;
+  std::size_t rounds = 3;  // timed repetitions of each sweep point; the median is reported
   std::size_t k = 10;
   std::size_t connectivity = 16;
   std::size_t expansion_add = 128;
@@ -149,11 +150,13 @@ std::string PrepareHint(const std::string& data) {
       out,
       "quiver_bench_field --data DIR [--dataset NAME] [--out FILE.jsonl] [--systems LIST]\n"
       "    [--ef 16,32,64,128,256,512] [--search-threads 1,2] [--insert-threads 2]\n"
-      "    [--queries N] [--flat-queries 1000] [--k 10] [--connectivity 16]\n"
+      "    [--queries N] [--flat-queries 1000] [--rounds 3] [--k 10] [--connectivity 16]\n"
       "    [--expansion-add 128] [--batch 1000] [--checkpoint-every 100000]\n"
       "    [--quiver-synchronous full|normal] [--quiver-bin PATH]\n"
       "    [--work DIR] [--keep] [--meta KEY=VALUE]...\n"
       "  DIR holds base.fbin, query.fbin and gt_l2sq.ibin (bench/prepare_*.py).\n"
+      "  --rounds: each sweep point is timed this many times in a row and the\n"
+      "  median is reported (short points are easily disturbed by other work).\n"
       "  --quiver-bin: the `quiver` that quiver-http runs as its server (default:\n"
       "  $QUIVER_BIN, else build/release/quiver beside build/release/bench/).\n"
       "  Systems compiled in: ");
@@ -193,6 +196,8 @@ Options ParseArgs(int argc, char** argv) {
       o.queries = number();
     } else if (a == "--flat-queries") {
       o.flat_queries = number();
+    } else if (a == "--rounds") {
+      o.rounds = std::max<std::size_t>(1, number());
     } else if (a == "--k") {
       o.k = number();
     } else if (a == "--connectivity") {
@@ -462,7 +467,17 @@ int ChildSearch(const Options& o) {
       for (bool batch : {false, true}) {
         if (batch && !system->SupportsBatch()) continue;
         const LoadAverage before = ReadLoadAverage();
-        const Point p = RunPoint(*system, query, truth, nq, o.k, threads, batch);
+        // The same point o.rounds times in a row; report the round with the
+        // median time (recall is the same every round: searches are deterministic).
+        std::vector<Point> rounds;
+        for (std::size_t r = 0; r < o.rounds; ++r) {
+          rounds.push_back(RunPoint(*system, query, truth, nq, o.k, threads, batch));
+        }
+        std::vector<double> round_seconds;
+        for (const auto& r : rounds) round_seconds.push_back(r.seconds);
+        std::sort(rounds.begin(), rounds.end(),
+                  [](const Point& a, const Point& b) { return a.seconds < b.seconds; });
+        const Point p = rounds[rounds.size() / 2];
         const LoadAverage after = ReadLoadAverage();
         json line = {{"type", "search"},
                      {"ef", ef == 0 ? json(nullptr) : json(ef)},
@@ -473,6 +488,8 @@ int ChildSearch(const Options& o) {
                      {"recall_at_k", p.recall},
                      {"seconds", p.seconds},
                      {"qps", nq / p.seconds},
+                     {"rounds", round_seconds.size()},
+                     {"seconds_rounds", round_seconds},
                      {"loadavg_start", LoadJson(before)},
                      {"loadavg_end", LoadJson(after)}};
         if (!batch) {
@@ -588,6 +605,8 @@ std::vector<std::string> ChildArgs(const Options& o, const std::string& phase,
           std::to_string(o.queries),
           "--flat-queries",
           std::to_string(o.flat_queries),
+          "--rounds",
+          std::to_string(o.rounds),
           "--k",
           std::to_string(o.k),
           "--connectivity",
@@ -694,6 +713,7 @@ int Parent(const Options& o) {
               {"search_threads", o.search_threads},
               {"queries", queries},
               {"flat_queries", o.flat_queries ? std::min(o.flat_queries, queries) : queries},
+              {"rounds", o.rounds},
               {"k", o.k},
               {"quiver_batch", o.batch},
               {"quiver_checkpoint_every_changes", o.checkpoint_every},
