@@ -2,7 +2,9 @@
 
 #include "index/f32_distance.h"
 
+#if defined(__x86_64__)
 #include <immintrin.h>
+#endif
 
 #include <cmath>
 #include <cstdlib>
@@ -10,6 +12,8 @@
 
 namespace quiver::index {
 namespace {
+
+#if defined(__x86_64__)
 
 const float* AsFloats(std::size_t address) { return reinterpret_cast<const float*>(address); }
 
@@ -222,6 +226,15 @@ constexpr F32Kernels kAvx2 = {"avx2", &L2sqAvx2, &IpAvx2, &CosAvx2};
 
 bool HasAvx512() { return __builtin_cpu_supports("avx512f"); }
 bool HasAvx2() { return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"); }
+
+#else  // not x86-64: no kernels of our own; f32 collections use NumKong's.
+
+constexpr F32Kernels kAvx512 = {};
+constexpr F32Kernels kAvx2 = {};
+bool HasAvx512() { return false; }
+bool HasAvx2() { return false; }
+
+#endif
 
 /// Any other value of QUIVER_F32_KERNEL (or none) means "auto"; the choice is
 /// visible in the collection's stats (simd_kernel).

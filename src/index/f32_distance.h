@@ -20,11 +20,12 @@
 // ranking needs; distances returned to users differ from a float64 computation
 // in the last few bits, not in order.
 //
-// Kernels are chosen once, at run time, from the CPU (AVX-512F, else
-// AVX2+FMA); with neither, or when QUIVER_F32_KERNEL=numkong is set in the
-// environment, the index keeps USearch's NumKong kernels. QUIVER_F32_KERNEL=avx2
-// picks the AVX2 kernels on an AVX-512 CPU; any other value means the default.
-// It exists for A/B measurements and is read once per process.
+// Kernels are chosen once, at run time, from the CPU (x86-64 with AVX-512F,
+// else AVX2+FMA). With neither, on another architecture, or when
+// QUIVER_F32_KERNEL=numkong is set in the environment, the index keeps
+// USearch's NumKong kernels. QUIVER_F32_KERNEL=avx2 picks the AVX2 kernels on
+// an AVX-512 CPU; any other value means the default. The variable exists for
+// A/B measurements and is read once per process.
 //
 // Only the index module includes this header.
 
