@@ -20,19 +20,6 @@ std::runtime_error MissingFile(const std::string& path, const std::string& prepa
                             (prepare_hint.empty() ? "" : "\n  prepare it with: " + prepare_hint));
 }
 
-/// Reads "Key:   123 kB" from /proc/self/status.
-long StatusKib(const char* key) {
-  std::ifstream in("/proc/self/status");
-  std::string line;
-  const std::size_t key_len = std::strlen(key);
-  while (std::getline(in, line)) {
-    if (line.compare(0, key_len, key) == 0 && line.size() > key_len && line[key_len] == ':') {
-      return std::strtol(line.c_str() + key_len + 1, nullptr, 10);
-    }
-  }
-  return 0;
-}
-
 }  // namespace
 
 std::pair<std::size_t, std::size_t> ReadBinHeader(const std::string& path,
@@ -120,8 +107,20 @@ double ProcessCpuSeconds() {
          usage.ru_stime.tv_usec / 1e6;
 }
 
-long PeakRssKib() { return StatusKib("VmHWM"); }
-long CurrentRssKib() { return StatusKib("VmRSS"); }
+long ProcessStatusKib(pid_t pid, const std::string& key) {
+  std::ifstream in(pid == 0 ? std::string("/proc/self/status")
+                            : "/proc/" + std::to_string(pid) + "/status");
+  for (std::string line; std::getline(in, line);) {
+    if (line.size() > key.size() && line.compare(0, key.size(), key) == 0 &&
+        line[key.size()] == ':') {
+      return std::strtol(line.c_str() + key.size() + 1, nullptr, 10);
+    }
+  }
+  return -1;
+}
+
+long PeakRssKib() { return std::max(0L, ProcessStatusKib(0, "VmHWM")); }
+long CurrentRssKib() { return std::max(0L, ProcessStatusKib(0, "VmRSS")); }
 
 LoadAverage ReadLoadAverage() {
   LoadAverage l;

@@ -67,6 +67,10 @@ double RecallAtK(const std::uint64_t* found, std::size_t num_queries, std::size_
 /// a file). 0 if it does not exist.
 std::uint64_t DiskBytes(const std::string& path);
 
+/// A "Key:   123 kB" value of /proc/<pid>/status in KiB (pid 0 = this
+/// process), e.g. key "VmHWM"; -1 if the process or the key is not there.
+long ProcessStatusKib(pid_t pid, const std::string& key);
+
 /// This process's peak resident set size (VmHWM) and current RSS (VmRSS), KiB,
 /// from /proc/self/status; 0 if unavailable.
 long PeakRssKib();

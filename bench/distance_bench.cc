@@ -16,6 +16,7 @@
 #include <benchmark/benchmark.h>
 
 #include <cstdint>
+#include <map>
 #include <random>
 #include <string>
 #include <vector>
@@ -35,10 +36,8 @@ struct Data {
 };
 
 const Data& DataFor(std::size_t dims) {
-  static std::vector<Data> cache;
-  for (const auto& d : cache) {
-    if (d.dims == dims) return d;
-  }
+  static std::map<std::size_t, Data> cache;  // node-based: references stay valid
+  if (auto it = cache.find(dims); it != cache.end()) return it->second;
   Data d;
   d.dims = dims;
   d.rows = (std::size_t{256} << 20) / (dims * sizeof(float));
@@ -48,8 +47,7 @@ const Data& DataFor(std::size_t dims) {
   for (auto& x : d.values) x = normal(rng);
   d.pairs.resize(1 << 20);
   for (auto& p : d.pairs) p = static_cast<std::uint32_t>(rng() % d.rows);
-  cache.push_back(std::move(d));
-  return cache.back();
+  return cache.emplace(dims, std::move(d)).first->second;
 }
 
 template <typename Distance>
@@ -69,41 +67,41 @@ void Run(benchmark::State& state, std::size_t dims, Distance distance, bool cold
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()));
 }
 
+/// Registers `name` timing `metric` (one call per distance, as USearch calls it).
+void Register(const std::string& name, const us::metric_punned_t& metric, std::size_t dims,
+              bool cold) {
+  benchmark::RegisterBenchmark(name.c_str(), [metric, dims, cold](benchmark::State& state) {
+    Run(
+        state, dims,
+        [&metric](const float* a, const float* b) {
+          return metric(reinterpret_cast<const us::byte_t*>(a),
+                        reinterpret_cast<const us::byte_t*>(b));
+        },
+        cold);
+  });
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   for (const char* kind : {"l2sq", "ip"}) {
+    const bool l2sq = std::string(kind) == "l2sq";
     const us::metric_kind_t metric_kind =
-        std::string(kind) == "l2sq" ? us::metric_kind_t::l2sq_k : us::metric_kind_t::ip_k;
+        l2sq ? us::metric_kind_t::l2sq_k : us::metric_kind_t::ip_k;
     for (bool cold : {false, true}) {
       for (std::size_t dims : {96, 384, 784, 1536}) {
         const std::string suffix =
             std::string("/") + kind + "/" + std::to_string(dims) + (cold ? "/cold" : "/hot");
         us::metric_punned_t numkong(dims, metric_kind, us::scalar_kind_t::f32_k);
-        benchmark::RegisterBenchmark(
-            ("numkong-" + std::string(numkong.isa_name()) + suffix).c_str(),
-            [numkong, dims, cold](benchmark::State& state) {
-              Run(
-                  state, dims,
-                  [&](const float* a, const float* b) {
-                    return numkong(reinterpret_cast<const us::byte_t*>(a),
-                                   reinterpret_cast<const us::byte_t*>(b));
-                  },
-                  cold);
-            });
+        Register("numkong-" + std::string(numkong.isa_name()) + suffix, numkong, dims, cold);
+        // Quiver's kernels wrapped exactly as the index wraps them (hnsw_index.cc MakeMetric).
         for (const auto& kernels : quiver::index::AvailableF32Kernels()) {
-          const quiver::index::F32DistanceFn fn =
-              metric_kind == us::metric_kind_t::l2sq_k ? kernels.l2sq : kernels.ip;
-          benchmark::RegisterBenchmark(("quiver-" + std::string(kernels.isa) + suffix).c_str(),
-                                       [fn, dims, cold](benchmark::State& state) {
-                                         Run(
-                                             state, dims,
-                                             [fn, dims](const float* a, const float* b) {
-                                               return fn(reinterpret_cast<std::size_t>(a),
-                                                         reinterpret_cast<std::size_t>(b), dims);
-                                             },
-                                             cold);
-                                       });
+          const quiver::index::F32DistanceFn fn = l2sq ? kernels.l2sq : kernels.ip;
+          Register("quiver-" + std::string(kernels.isa) + suffix,
+                   us::metric_punned_t::stateless(dims, reinterpret_cast<std::uintptr_t>(fn),
+                                                  us::metric_punned_signature_t::array_array_size_k,
+                                                  metric_kind, us::scalar_kind_t::f32_k),
+                   dims, cold);
         }
       }
     }

@@ -86,17 +86,6 @@ int FreeLoopbackPort() {
   return ntohs(addr.sin_port);
 }
 
-/// A value like "VmHWM:  1234 kB" from /proc/<pid>/status, in KiB; -1 if unreadable.
-long ProcStatusKib(pid_t pid, const std::string& field) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-  for (std::string line; std::getline(in, line);) {
-    if (line.compare(0, field.size() + 1, field + ":") == 0) {
-      return std::strtol(line.c_str() + field.size() + 1, nullptr, 10);
-    }
-  }
-  return -1;
-}
-
 /// User + system CPU seconds of a running process (/proc/<pid>/stat); -1 if unreadable.
 double ProcCpuSeconds(pid_t pid) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
@@ -153,7 +142,7 @@ class ServerProcess {
   /// checkpoint, close the store and exit. Throws unless it exits with status 0.
   void Stop() {
     if (pid_ <= 0) return;
-    hwm_before_stop_kib_ = ProcStatusKib(pid_, "VmHWM");
+    hwm_before_stop_kib_ = ProcessStatusKib(pid_, "VmHWM");
     ::kill(pid_, SIGTERM);
     if (!WaitExit(kServerTimeoutS)) {
       Kill();
@@ -169,7 +158,7 @@ class ServerProcess {
   /// SIGKILL and reap, if it runs. Never throws.
   void Kill() noexcept {
     if (pid_ <= 0) return;
-    hwm_before_stop_kib_ = ProcStatusKib(pid_, "VmHWM");
+    hwm_before_stop_kib_ = ProcessStatusKib(pid_, "VmHWM");
     ::kill(pid_, SIGKILL);
     WaitExit(-1);
   }
@@ -182,7 +171,7 @@ class ServerProcess {
   json Stats() const {
     json out = {{"server_pid", last_pid_}};
     if (pid_ > 0) {
-      out["server_peak_rss_kib"] = ProcStatusKib(pid_, "VmHWM");
+      out["server_peak_rss_kib"] = ProcessStatusKib(pid_, "VmHWM");
       out["server_cpu_s"] = ProcCpuSeconds(pid_);
       out["server_running"] = true;
     } else if (last_pid_ > 0) {

@@ -270,22 +270,17 @@ def markdown_for(dataset, lines):
                           "ef=%d %.2fx" % (ef, http[ef]["qps"] / lib[ef]["qps"])
                           for ef in efs if ef in http and ef in lib) + ".")
             md.append("")
-    if "usearch" in builds and "quiver-f32" in builds:
-        md.append("Quiver f32 import / raw USearch build: %.2fx (%.2f s / %.2f s)."
-                  % (builds["quiver-f32"]["build_s"] / builds["usearch"]["build_s"],
-                     builds["quiver-f32"]["build_s"], builds["usearch"]["build_s"]))
-        md.append("")
-    if "usearch" in builds and "quiver-f32-numkong" in builds:
-        md.append("Quiver f32 with NumKong's kernel import / raw USearch build (Quiver's own "
-                  "overhead): %.2fx (%.2f s / %.2f s)."
-                  % (builds["quiver-f32-numkong"]["build_s"] / builds["usearch"]["build_s"],
-                     builds["quiver-f32-numkong"]["build_s"], builds["usearch"]["build_s"]))
-        md.append("")
-    if "quiver-f32" in builds and "quiver-http" in builds:
-        md.append("Quiver f32 import over HTTP / through the library: %.2fx (%.2f s / %.2f s)."
-                  % (builds["quiver-http"]["build_s"] / builds["quiver-f32"]["build_s"],
-                     builds["quiver-http"]["build_s"], builds["quiver-f32"]["build_s"]))
-        md.append("")
+    # Build-time ratios: (numerator, denominator, sentence).
+    for num, den, what in (
+            ("quiver-f32", "usearch", "Quiver f32 import / raw USearch build"),
+            ("quiver-f32-numkong", "usearch", "Quiver f32 with NumKong's kernel import / raw "
+             "USearch build (Quiver's own overhead)"),
+            ("quiver-http", "quiver-f32", "Quiver f32 import over HTTP / through the library")):
+        if num in builds and den in builds:
+            md.append("%s: %.2fx (%.2f s / %.2f s)."
+                      % (what, builds[num]["build_s"] / builds[den]["build_s"],
+                         builds[num]["build_s"], builds[den]["build_s"]))
+            md.append("")
     return "\n".join(md)
 
 

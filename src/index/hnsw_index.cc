@@ -53,15 +53,19 @@ us::scalar_kind_t ToUsearch(ScalarKind kind) {
   return us::scalar_kind_t::unknown_k;
 }
 
-/// The distance function of `config`'s index: Quiver's float32-accumulating
-/// kernels for f32 collections when the CPU has them (f32_distance.h explains
-/// why), else USearch's NumKong kernel. Both report the same metric and scalar
-/// kind, so checkpoints are USearch files either way.
+/// Quiver's own kernels for `config`'s index: for f32 collections when the CPU
+/// has them (f32_distance.h explains why); nullptr = USearch's NumKong kernel.
+const F32Kernels* OwnKernels(const CollectionConfig& config) {
+  return config.scalar == ScalarKind::kF32 ? PreferredF32Kernels() : nullptr;
+}
+
+/// The distance function of `config`'s index (see OwnKernels). Both kinds
+/// report the same metric and scalar kind, so checkpoints are USearch files
+/// either way.
 us::metric_punned_t MakeMetric(const CollectionConfig& config) {
   const us::metric_kind_t metric_kind = ToUsearch(config.metric);
   const us::scalar_kind_t scalar_kind = ToUsearch(config.scalar);
-  const F32Kernels* kernels = PreferredF32Kernels();
-  if (config.scalar == ScalarKind::kF32 && kernels != nullptr) {
+  if (const F32Kernels* kernels = OwnKernels(config)) {
     F32DistanceFn fn = config.metric == Metric::kL2sq ? kernels->l2sq
                        : config.metric == Metric::kIp ? kernels->ip
                                                       : kernels->cos;
@@ -70,12 +74,6 @@ us::metric_punned_t MakeMetric(const CollectionConfig& config) {
                                           metric_kind, scalar_kind);
   }
   return us::metric_punned_t(config.dimensions, metric_kind, scalar_kind);
-}
-
-/// The name of the kernel set MakeMetric picks for `config`, or "" for NumKong's.
-const char* OwnKernelName(const CollectionConfig& config) {
-  const F32Kernels* kernels = PreferredF32Kernels();
-  return config.scalar == ScalarKind::kF32 && kernels != nullptr ? kernels->isa : "";
 }
 
 /// Consumes a USearch result's error (an unconsumed error_t terminates the
@@ -592,8 +590,7 @@ bool HnswIndex::GetVector(Key key, float* out) const {
 }
 
 std::string HnswIndex::simd_kernel() const {
-  const char* own = OwnKernelName(impl_->config);
-  if (*own != '\0') return own;
+  if (const F32Kernels* own = OwnKernels(impl_->config)) return own->isa;
   std::shared_lock<std::shared_mutex> lock(impl_->mu);
   return impl_->index.metric().isa_name();
 }
