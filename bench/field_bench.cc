@@ -635,7 +635,8 @@ std::vector<json> ParseReports(const std::string& output) {
   return out;
 }
 
-/// Appends JSON lines to the results file, each with the run's common fields.
+/// Writes JSON lines to the results file (truncated first: one run per file;
+/// plot_field.py reads the last run of each file), each with the run's common fields.
 class ResultsFile {
  public:
   ResultsFile(const std::string& path, json common) : common_(std::move(common)) {
