@@ -488,13 +488,19 @@ Status HnswIndex::Search(const float* query, std::size_t k, std::size_t expansio
   {
     std::shared_lock<std::shared_mutex> lock(impl.mu);
     if (ef == 0 || ef == impl.index.expansion_search()) {
-      return RunSearch(impl, query, k, /*exact=*/false, out);
+      QUIVER_RETURN_IF_ERROR(RunSearch(impl, query, k, /*exact=*/false, out));
+      // Fewer than k matches from an index that holds k or more vectors means
+      // the walk dead-ended on a node a concurrent AddBatch has linked on its
+      // upper levels but not yet on level 0 (USearch issue #735, fix proposed
+      // in PR #772). Search again below, where no add can run.
+      if (out->size() >= std::min(k, impl.index.size())) return Status::Ok();
     }
   }
-  // USearch reads ef from the index's config: switch it under the exclusive
-  // lock. Searches that keep using this ef then run shared again.
+  // The exclusive lock waits for a running AddBatch to finish. USearch also
+  // reads ef from the index's config: switch it here; searches that keep
+  // using this ef then run shared again.
   std::unique_lock<std::shared_mutex> lock(impl.mu);
-  impl.index.change_expansion_search(ef);
+  if (ef != 0 && ef != impl.index.expansion_search()) impl.index.change_expansion_search(ef);
   return RunSearch(impl, query, k, /*exact=*/false, out);
 }
 
