@@ -489,11 +489,12 @@ Status HnswIndex::Search(const float* query, std::size_t k, std::size_t expansio
     std::shared_lock<std::shared_mutex> lock(impl.mu);
     if (ef == 0 || ef == impl.index.expansion_search()) {
       QUIVER_RETURN_IF_ERROR(RunSearch(impl, query, k, /*exact=*/false, out));
-      // Fewer than k matches from an index that holds k or more vectors means
+      // Fewer than k matches: the collection holds fewer than k vectors, or
       // the walk dead-ended on a node a concurrent AddBatch has linked on its
       // upper levels but not yet on level 0 (USearch issue #735, fix proposed
-      // in PR #772). Search again below, where no add can run.
-      if (out->size() >= std::min(k, impl.index.size())) return Status::Ok();
+      // in PR #772). Search again below, where no add can run. (Not
+      // index.size(): under the shared lock it races with Remove.)
+      if (out->size() >= k) return Status::Ok();
     }
   }
   // The exclusive lock waits for a running AddBatch to finish. USearch also

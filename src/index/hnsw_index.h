@@ -23,9 +23,9 @@
 //
 // Thread safety and lock discipline (one shared_mutex, `mu_`):
 //   - Search, SearchExact: shared; concurrent with each other and with Add/Remove.
-//     A Search that returns fewer than min(k, size) matches (a walk that met a
-//     node a concurrent add has not linked on level 0 yet, USearch issue #735)
-//     runs again under the exclusive lock, after the add batch.
+//     A Search that returns fewer than k matches (a walk that met a node a
+//     concurrent add has not linked on level 0 yet, USearch issue #735; or a
+//     collection smaller than k) runs again under the exclusive lock.
 //   - AddBatch, Remove: shared, but callers must serialize them (one writer
 //     per collection); growing the capacity takes `mu_` exclusively.
 //   - a search with another expansion_search than the current one: exclusive
