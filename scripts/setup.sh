@@ -6,7 +6,7 @@
 #   QUIVER_SKIP_APT=1 scripts/setup.sh   only the USearch part
 #
 # Dependencies and why:
-#   cmake, ninja-build, g++      build
+#   cmake, ninja-build, g++      build (ccache, when present, caches compiles)
 #   libsqlite3-dev               the source of truth (SQLite C API)
 #   libxxhash-dev                XXH3 checksums of index checkpoints
 #   libfmt-dev, libspdlog-dev    formatting and logging
@@ -30,7 +30,7 @@ USEARCH_VERSION=2.26.2
 USEARCH_INTEGRITY='sha512-jz4MKg09LFn6CP/fh9MwY7NV3qQUcXrQIt92LV7CMx44AEnGP1QenhHReua3ETqzgoIYcISJ+SsDoX0DOpFh9Q=='
 
 APT_PACKAGES=(
-  build-essential cmake ninja-build pkg-config git ca-certificates
+  build-essential cmake ninja-build pkg-config git ca-certificates ccache
   libsqlite3-dev sqlite3 libxxhash-dev libfmt-dev libspdlog-dev nlohmann-json3-dev
   libsimdjson-dev libcli11-dev libcpp-httplib-dev
   libgtest-dev libgmock-dev googletest libbenchmark-dev
