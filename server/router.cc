@@ -78,6 +78,20 @@ std::string FramingErrorMessage(int status) {
   }
 }
 
+// The reason phrase of the statuses the transport answers itself.
+std::string_view ReasonPhrase(int status) {
+  switch (status) {
+    case 408:
+      return "Request Timeout";
+    case 414:
+      return "URI Too Long";
+    case 431:
+      return "Request Header Fields Too Large";
+    default:
+      return "Bad Request";
+  }
+}
+
 void RenderError(const ApiError& error, ErrorStyle style, httplib::Response& response) {
   response.status = error.http_status;
   response.set_content(ErrorBody(style, error), "application/json");
@@ -148,6 +162,35 @@ bool Router::ServeRequest(Connection& connection, bool close_connection) {
          connection.read_failure() == ReadFailure::kNone;
 }
 
+std::string Router::TransportErrorResponse(TransportEvent event) {
+  ApiError error;
+  switch (event) {
+    case TransportEvent::kHeaderTimeout:
+    case TransportEvent::kBodyTimeout:
+      error = ApiError::RequestTimeout();
+      break;
+    case TransportEvent::kUriTooLong:
+      error = ApiError::UriTooLong(kRequestLineBudgetBytes);
+      break;
+    case TransportEvent::kHeadersTooLarge:
+      error = ApiError::HeadersTooLarge(kHeaderBudgetBytes);
+      break;
+    default:
+      error =
+          ApiError::BadRequest("malformed HTTP request: unparsable Content-Length or chunk size");
+      break;
+  }
+  CountTransportEvent(event);
+  metrics_->ObserveRequest("other", "unmatched", error.http_status, 0.0);
+  const std::string body = ErrorBody(ErrorStyle::kNative, error);
+  return fmt::format(
+      "HTTP/1.1 {} {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n"
+      "Connection: close\r\n\r\n{}",
+      error.http_status, ReasonPhrase(error.http_status), body.size(), body);
+}
+
+void Router::CountTransportEvent(TransportEvent event) { metrics_->CountTransportEvent(event); }
+
 bool Router::Authorized(const httplib::Request& request) const {
   return options_.api_key.empty() ||
          IsAuthorized(request.get_header_value("Authorization"), options_.api_key);
@@ -190,6 +233,14 @@ void Router::Dispatch(std::size_t route_index, const httplib::Request& request,
   } else {
     RenderError(std::get<ApiError>(outcome), route.error_style, response);
   }
+  if (response.body.size() > options_.max_response_bytes) {
+    metrics_->CountBudgetHit(BudgetLimit::kResponseBytes);
+    RenderError(ApiError::FromStatus(Status::InvalidArgument(
+                    fmt::format("the response would be {} bytes, over the limit of {} "
+                                "(--max-response-bytes); ask for fewer records or fields",
+                                response.body.size(), options_.max_response_bytes))),
+                route.error_style, response);
+  }
   const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
   metrics_->ObserveRequest(request.method, route.path, response.status, seconds);
   Log(options_.logger, LogLevel::kDebug, "{} {} {} -> {} in {:.3f} ms", request.remote_addr,
@@ -229,10 +280,9 @@ httplib::Server::HandlerResponse Router::RenderUnrouted(const httplib::Request& 
   }
   RenderError(error, ErrorStyleForPath(request.path), response);
   if (!allowed.empty()) response.set_header("Allow", allowed);
-  const std::string method = request.method.empty() ? "-" : request.method;
-  metrics_->ObserveRequest(method, "unmatched", response.status, 0.0);
-  Log(options_.logger, LogLevel::kDebug, "{} {} {} -> {} ({})", request.remote_addr, method,
-      request.path, response.status, error.code);
+  metrics_->ObserveRequest(request.method, "unmatched", response.status, 0.0);
+  Log(options_.logger, LogLevel::kDebug, "{} {} {} -> {} ({})", request.remote_addr,
+      MethodLabel(request.method), request.path, response.status, error.code);
   return HandlerResponse::Handled;
 }
 

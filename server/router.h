@@ -81,6 +81,9 @@ std::string PathParameter(const httplib::Request& request, std::size_t index);
 struct RouterOptions {
   std::string api_key;  // empty = no authentication
   std::size_t max_body_bytes = 64u << 20;
+  /// A response body above this many bytes is replaced by a 400 that names
+  /// the limit (counted as budget limit "response_bytes").
+  std::size_t max_response_bytes = 64u << 20;
   /// Announced in the "Keep-Alive: timeout=T, max=M" response header.
   int keep_alive_timeout_s = 5;
   int keep_alive_max_requests = 1000;
@@ -97,6 +100,8 @@ class Router final : public httplib::Server, public RequestHandler {
   Router(std::vector<Route> routes, RouterOptions options, Metrics* metrics);
 
   bool ServeRequest(Connection& connection, bool close_connection) override;
+  std::string TransportErrorResponse(TransportEvent event) override;
+  void CountTransportEvent(TransportEvent event) override;
 
   const std::vector<Route>& routes() const { return routes_; }
 
