@@ -1,8 +1,9 @@
 // Copyright (c) Quiver authors.
 //
 // Routes and the policy every request goes through. httplib parses requests
-// (from a Connection) and matches paths; the router wraps every handler with
-// the same steps, in this order:
+// (from a Connection); the router matches paths by segment (one catch-all
+// httplib handler per method) and wraps every handler with the same steps,
+// in this order:
 //
 //   1. authentication   routes with Access::kApiKey need "Authorization:
 //                       Bearer <key>" when an API key is set        -> 401
@@ -23,7 +24,6 @@
 #define QUIVER_SERVER_ROUTER_H_
 
 #include <functional>
-#include <regex>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -75,7 +75,8 @@ struct Route {
   Handler handler;
 };
 
-/// The i-th (1-based) {parameter} of the matched route's path.
+/// The i-th (1-based) {parameter} of the matched route's path, "" if there is
+/// none. Valid on the thread serving `request`, while its handler runs.
 std::string PathParameter(const httplib::Request& request, std::size_t index);
 
 struct RouterOptions {
@@ -106,6 +107,9 @@ class Router final : public httplib::Server, public RequestHandler {
   const std::vector<Route>& routes() const { return routes_; }
 
  private:
+  // Finds the route of the request's method and path and dispatches it, or
+  // sets 404 for RenderUnrouted.
+  void RouteRequest(const httplib::Request& request, httplib::Response& response);
   void Dispatch(std::size_t route_index, const httplib::Request& request,
                 httplib::Response& response);
   // Runs steps 1-5 of the file comment.
@@ -117,7 +121,8 @@ class Router final : public httplib::Server, public RequestHandler {
   bool Authorized(const httplib::Request& request) const;
 
   const std::vector<Route> routes_;
-  const std::vector<std::regex> patterns_;  // patterns_[i] matches routes_[i].path
+  // templates_[i] is routes_[i].path split at '/' (see MatchPath in router.cc).
+  const std::vector<std::vector<std::string>> templates_;
   const RouterOptions options_;
   Metrics* const metrics_;
 };

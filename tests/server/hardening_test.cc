@@ -133,8 +133,10 @@ double MetricValue(const TestServer& server, const std::string& series) {
   return std::stod(text.substr(at + series.size() + 2));
 }
 
-// Latency of `requests` GET /v2/info on one keep-alive connection, sorted, in ms.
-std::vector<double> InfoLatencies(const TestServer& server, int requests) {
+// Latency of `requests` GET /v2/info on one keep-alive connection, `pause`
+// apart, sorted, in ms.
+std::vector<double> InfoLatencies(const TestServer& server, int requests,
+                                  milliseconds pause = milliseconds(0)) {
   auto client = server.Client();
   client->set_keep_alive(true);
   std::vector<double> latencies;
@@ -143,6 +145,7 @@ std::vector<double> InfoLatencies(const TestServer& server, int requests) {
     httplib::Result result = client->Get("/v2/info");
     latencies.push_back(std::chrono::duration<double, std::milli>(Clock::now() - start).count());
     EXPECT_TRUE(result && result->status == 200);
+    std::this_thread::sleep_for(pause);
   }
   std::sort(latencies.begin(), latencies.end());
   return latencies;
@@ -188,19 +191,22 @@ TEST(HardeningTest, FiveHundredTricklersKeepANormalClientsP99) {
     options.threads = 2;
     options.header_timeout_s = 30;
   });
-  const std::vector<double> idle = InfoLatencies(server, 300);
-  // 5 source addresses x 100: under the default per-address cap.
-  Tricklers tricklers(server.port(), 500, "GET /v2/info HTTP/1.1\r\nX-Slow: ", milliseconds(200),
+  // 300 requests 5 ms apart: the client runs through 2 rounds of trickling.
+  const std::vector<double> idle = InfoLatencies(server, 300, milliseconds(5));
+  // One byte a second on each, as in the issue; 5 source addresses x 100,
+  // under the default per-address cap.
+  Tricklers tricklers(server.port(), 500, "GET /v2/info HTTP/1.1\r\nX-Slow: ", milliseconds(1000),
                       /*addresses=*/5);
   ASSERT_EQ(tricklers.size(), 500u);
   std::this_thread::sleep_for(milliseconds(200));
-  const std::vector<double> loaded = InfoLatencies(server, 300);
+  const std::vector<double> loaded = InfoLatencies(server, 300, milliseconds(5));
   const double idle_p99 = Percentile(idle, 0.99);
   const double loaded_p99 = Percentile(loaded, 0.99);
   std::printf("p50/p99 ms: idle %.3f/%.3f, beside 500 tricklers %.3f/%.3f\n", Percentile(idle, 0.5),
               idle_p99, Percentile(loaded, 0.5), loaded_p99);
-  // 2x, plus 5 ms for a shared, noisy test machine.
-  EXPECT_LE(loaded_p99, 2 * idle_p99 + 5.0);
+  // 2x, plus 20 ms for a shared, noisy test machine; a held worker costs
+  // seconds (the header timeout).
+  EXPECT_LE(loaded_p99, 2 * idle_p99 + 20.0);
   EXPECT_GE(MetricValue(server, "quiver_http_open_connections"), 500);
 }
 
