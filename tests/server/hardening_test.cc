@@ -204,9 +204,11 @@ TEST(HardeningTest, FiveHundredTricklersKeepANormalClientsP99) {
   const double loaded_p99 = Percentile(loaded, 0.99);
   std::printf("p50/p99 ms: idle %.3f/%.3f, beside 500 tricklers %.3f/%.3f\n", Percentile(idle, 0.5),
               idle_p99, Percentile(loaded, 0.5), loaded_p99);
-  // 2x, plus 20 ms for a shared, noisy test machine; a held worker costs
-  // seconds (the header timeout).
-  EXPECT_LE(loaded_p99, 2 * idle_p99 + 20.0);
+  // The target is 2x on a quiet machine (bench/http_bench_hardening.py
+  // measures it). Here, beside other tests on shared cores, a burst of 500
+  // trickled bytes can take the two workers some ms; allow 100 ms on top. A
+  // held worker cost the old server a header timeout (30 s here).
+  EXPECT_LE(loaded_p99, 2 * idle_p99 + 100.0);
   EXPECT_GE(MetricValue(server, "quiver_http_open_connections"), 500);
 }
 
