@@ -46,6 +46,64 @@ Command AddServeCommand(CLI::App& app, const GlobalOptions& global) {
                    "Largest request body in bytes; larger ones get HTTP 413")
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
+  // Limits and budgets: docs/http-api.md, "Limits and budgets". Hits are
+  // counted in /metrics (quiver_http_budget_exceeded_total, _transport_events_total).
+  command
+      ->add_option("--max-connections", options->max_connections,
+                   "Client connections open at once; more wait in the accept queue")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  command
+      ->add_option("--max-connections-per-address", options->max_connections_per_address,
+                   "Connections open at once from one client address; more are closed on "
+                   "accept (raise it behind a proxy)")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  command
+      ->add_option("--header-timeout", options->header_timeout_s,
+                   "Seconds from a request's first byte to the end of its headers (else 408)")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  command
+      ->add_option("--read-timeout", options->read_timeout_s,
+                   "Seconds for a request body to arrive after its headers (else 408)")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  command
+      ->add_option("--write-timeout", options->write_timeout_s,
+                   "Seconds for a client to take its response (else the connection is closed)")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  command
+      ->add_option("--keep-alive-timeout", options->keep_alive_timeout_s,
+                   "Seconds an idle keep-alive connection stays open")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  command
+      ->add_option("--request-timeout", options->request_timeout_s,
+                   "Seconds one request may be served; a search past it stops with 503")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  command
+      ->add_option("--max-search-work", options->max_search_work,
+                   "Queries x max(k, expansion_search) one search request may ask for (else 400)")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  command
+      ->add_option("--max-response-bytes", options->max_response_bytes,
+                   "Largest response body in bytes (else 400; searches stop early)")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  command
+      ->add_option("--max-text-bytes", options->max_text_bytes,
+                   "Largest text of one record a write accepts, in bytes (else 400)")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  command
+      ->add_option("--max-metadata-bytes", options->max_metadata_bytes,
+                   "Largest metadata (JSON) of one record a write accepts, in bytes (else 400)")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
   return {command, [options] {
             Status has_dir = CheckDataDir(options->data_dir);
             if (!has_dir.ok()) return ReportError(has_dir);

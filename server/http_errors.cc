@@ -67,6 +67,11 @@ ApiError ApiError::HeadersTooLarge(std::size_t limit_bytes) {
           fmt::format("request line and headers exceed the limit of {} bytes", limit_bytes)};
 }
 
+ApiError ApiError::UriTooLong(std::size_t limit_bytes) {
+  return {414, "uri_too_long",
+          fmt::format("request line exceeds the limit of {} bytes", limit_bytes)};
+}
+
 ApiError ApiError::RequestTimeout() {
   return {408, "request_timeout", "the request did not arrive in time; the connection is closed"};
 }

@@ -9,7 +9,8 @@
 // The machine codes are StatusCodeName() of the quiver code, plus the
 // transport's own: unauthorized, route_not_found, method_not_allowed,
 // unsupported_media_type, payload_too_large, headers_too_large,
-// request_timeout, bad_request, unavailable. docs/http-api.md lists them with their HTTP statuses.
+// uri_too_long, request_timeout, bad_request, unavailable. docs/http-api.md lists them with their
+// HTTP statuses.
 
 #ifndef QUIVER_SERVER_HTTP_ERRORS_H_
 #define QUIVER_SERVER_HTTP_ERRORS_H_
@@ -46,6 +47,8 @@ struct ApiError {
   static ApiError UnsupportedMediaType(std::string_view content_type);
   static ApiError PayloadTooLarge(std::size_t limit_bytes);
   static ApiError HeadersTooLarge(std::size_t limit_bytes);
+  /// 414: the request line alone is over `limit_bytes`.
+  static ApiError UriTooLong(std::size_t limit_bytes);
   static ApiError RequestTimeout();
   static ApiError BadRequest(std::string message);
   static ApiError Unavailable(std::string message);

@@ -45,7 +45,21 @@ const CollectionGauge kCollectionGauges[] = {
      [](const CollectionStats& s) { return s.fatal_error.empty() ? 0.0 : 1.0; }},
 };
 
+constexpr std::array<std::string_view, 7> kTransportEventLabels = {
+    "refused_per_address", "header_timeout",    "body_timeout", "write_timeout",
+    "uri_too_long",        "headers_too_large", "bad_framing"};
+
+constexpr std::array<std::string_view, kBudgetLimitCount> kBudgetLimitLabels = {
+    "search_work", "deadline", "client_gone", "response_bytes", "record_text", "record_metadata"};
+
 }  // namespace
+
+std::string_view MethodLabel(std::string_view method) {
+  for (const std::string_view known : kMethodLabels) {
+    if (method == known) return known;
+  }
+  return "other";
+}
 
 void Histogram::Observe(double seconds) {
   for (std::size_t i = 0; i < kBounds.size(); ++i) {
@@ -75,8 +89,9 @@ void Histogram::Render(std::string_view name, std::string_view labels, std::stri
 void Metrics::ObserveRequest(std::string_view method, std::string_view route, int status,
                              double seconds) {
   std::lock_guard<std::mutex> lock(mutex_);
-  ++requests_[{std::string(method), std::string(route), status}];
-  latency_[{std::string(method), std::string(route)}].Observe(seconds);
+  const std::string_view label = MethodLabel(method);
+  ++requests_[{std::string(label), std::string(route), status}];
+  latency_[{std::string(label), std::string(route)}].Observe(seconds);
 }
 
 void Metrics::ObserveCheckpoint(double seconds) {
@@ -84,11 +99,40 @@ void Metrics::ObserveCheckpoint(double seconds) {
   checkpoint_latency_.Observe(seconds);
 }
 
+void Metrics::CountTransportEvent(TransportEvent event) {
+  transport_events_[static_cast<std::size_t>(event)].fetch_add(1, std::memory_order_relaxed);
+}
+
+void Metrics::CountBudgetHit(BudgetLimit limit) {
+  budget_hits_[static_cast<std::size_t>(limit)].fetch_add(1, std::memory_order_relaxed);
+}
+
+void Metrics::SetOpenConnectionsSource(std::function<int()> source) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  open_connections_ = std::move(source);
+}
+
 std::string Metrics::Render(Store* store) const {
   std::string out;
   auto it = std::back_inserter(out);
+  AppendHelp(&out, "quiver_http_transport_events_total", "counter",
+             "Connections the transport answered (408, 414, 431, 400) or closed by itself.");
+  for (std::size_t i = 0; i < kTransportEventLabels.size(); ++i) {
+    fmt::format_to(it, "quiver_http_transport_events_total{{event=\"{}\"}} {}\n",
+                   kTransportEventLabels[i], transport_events_[i].load());
+  }
+  AppendHelp(&out, "quiver_http_budget_exceeded_total", "counter",
+             "Requests stopped by a per-request limit.");
+  for (std::size_t i = 0; i < kBudgetLimitLabels.size(); ++i) {
+    fmt::format_to(it, "quiver_http_budget_exceeded_total{{limit=\"{}\"}} {}\n",
+                   kBudgetLimitLabels[i], budget_hits_[i].load());
+  }
   {
     std::lock_guard<std::mutex> lock(mutex_);
+    if (open_connections_) {
+      AppendHelp(&out, "quiver_http_open_connections", "gauge", "Client connections open now.");
+      fmt::format_to(it, "quiver_http_open_connections {}\n", open_connections_());
+    }
     AppendHelp(&out, "quiver_http_requests_total", "counter",
                "HTTP responses by route and status.");
     for (const auto& [key, count] : requests_) {

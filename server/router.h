@@ -1,8 +1,9 @@
 // Copyright (c) Quiver authors.
 //
 // Routes and the policy every request goes through. httplib parses requests
-// (from a Connection) and matches paths; the router wraps every handler with
-// the same steps, in this order:
+// (from a Connection); the router matches paths by segment (one catch-all
+// httplib handler per method) and wraps every handler with the same steps,
+// in this order:
 //
 //   1. authentication   routes with Access::kApiKey need "Authorization:
 //                       Bearer <key>" when an API key is set        -> 401
@@ -23,7 +24,6 @@
 #define QUIVER_SERVER_ROUTER_H_
 
 #include <functional>
-#include <regex>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -75,12 +75,16 @@ struct Route {
   Handler handler;
 };
 
-/// The i-th (1-based) {parameter} of the matched route's path.
+/// The i-th (1-based) {parameter} of the matched route's path, "" if there is
+/// none. Valid on the thread serving `request`, while its handler runs.
 std::string PathParameter(const httplib::Request& request, std::size_t index);
 
 struct RouterOptions {
   std::string api_key;  // empty = no authentication
   std::size_t max_body_bytes = 64u << 20;
+  /// A response body above this many bytes is replaced by a 400 that names
+  /// the limit (counted as budget limit "response_bytes").
+  std::size_t max_response_bytes = 64u << 20;
   /// Announced in the "Keep-Alive: timeout=T, max=M" response header.
   int keep_alive_timeout_s = 5;
   int keep_alive_max_requests = 1000;
@@ -97,10 +101,15 @@ class Router final : public httplib::Server, public RequestHandler {
   Router(std::vector<Route> routes, RouterOptions options, Metrics* metrics);
 
   bool ServeRequest(Connection& connection, bool close_connection) override;
+  std::string TransportErrorResponse(TransportEvent event) override;
+  void CountTransportEvent(TransportEvent event) override;
 
   const std::vector<Route>& routes() const { return routes_; }
 
  private:
+  // Finds the route of the request's method and path and dispatches it, or
+  // sets 404 for RenderUnrouted.
+  void RouteRequest(const httplib::Request& request, httplib::Response& response);
   void Dispatch(std::size_t route_index, const httplib::Request& request,
                 httplib::Response& response);
   // Runs steps 1-5 of the file comment.
@@ -112,7 +121,8 @@ class Router final : public httplib::Server, public RequestHandler {
   bool Authorized(const httplib::Request& request) const;
 
   const std::vector<Route> routes_;
-  const std::vector<std::regex> patterns_;  // patterns_[i] matches routes_[i].path
+  // templates_[i] is routes_[i].path split at '/' (see MatchPath in router.cc).
+  const std::vector<std::vector<std::string>> templates_;
   const RouterOptions options_;
   Metrics* const metrics_;
 };

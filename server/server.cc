@@ -2,8 +2,13 @@
 
 #include "server/server.h"
 
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 #include <chrono>
@@ -34,10 +39,36 @@ Status ValidateOptions(const ServerOptions& options) {
         std::pair{"write_timeout_s", options.write_timeout_s},
         std::pair{"header_timeout_s", options.header_timeout_s},
         std::pair{"keep_alive_timeout_s", options.keep_alive_timeout_s},
-        std::pair{"keep_alive_max_requests", options.keep_alive_max_requests}}) {
+        std::pair{"keep_alive_max_requests", options.keep_alive_max_requests},
+        std::pair{"request_timeout_s", options.request_timeout_s},
+        std::pair{"max_connections", options.max_connections},
+        std::pair{"max_connections_per_address", options.max_connections_per_address}}) {
     if (seconds <= 0) return Status::InvalidArgument(fmt::format("{} must be > 0", name));
   }
+  for (const auto& [name, bytes] : {std::pair{"max_search_work", options.max_search_work},
+                                    std::pair{"max_response_bytes", options.max_response_bytes},
+                                    std::pair{"max_text_bytes", options.max_text_bytes},
+                                    std::pair{"max_metadata_bytes", options.max_metadata_bytes}}) {
+    if (bytes == 0) return Status::InvalidArgument(fmt::format("{} must be > 0", name));
+  }
   return Status::Ok();
+}
+
+// Raises the soft open-files limit so that `max_connections` sockets fit
+// beside the store's files; warns when the hard limit is lower.
+void RaiseOpenFilesLimit(int max_connections, const Logger& logger) {
+  constexpr rlim_t kReservedFiles = 256;  // store, index files, logs
+  const rlim_t wanted = static_cast<rlim_t>(max_connections) + kReservedFiles;
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur >= wanted) return;
+  limit.rlim_cur = limit.rlim_max == RLIM_INFINITY ? wanted : std::min(wanted, limit.rlim_max);
+  setrlimit(RLIMIT_NOFILE, &limit);
+  if (limit.rlim_cur < wanted) {
+    Log(logger, LogLevel::kWarn,
+        "open-files limit {} is below --max-connections {} + {}: raise 'ulimit -n' or lower "
+        "--max-connections",
+        limit.rlim_cur, max_connections, kReservedFiles);
+  }
 }
 
 int WorkerThreads(int requested) {
@@ -51,6 +82,28 @@ double MillisecondsSince(std::chrono::steady_clock::time_point start) {
 }
 
 }  // namespace
+
+bool IsLoopbackHost(const std::string& host) {
+  addrinfo hints{};
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE;
+  addrinfo* addresses = nullptr;
+  if (getaddrinfo(host.c_str(), nullptr, &hints, &addresses) != 0) return false;
+  bool loopback = addresses != nullptr;
+  for (addrinfo* address = addresses; address != nullptr; address = address->ai_next) {
+    if (address->ai_family == AF_INET) {
+      const auto* v4 = reinterpret_cast<const sockaddr_in*>(address->ai_addr);
+      loopback = loopback && (ntohl(v4->sin_addr.s_addr) >> 24) == 127;
+    } else if (address->ai_family == AF_INET6) {
+      const auto* v6 = reinterpret_cast<const sockaddr_in6*>(address->ai_addr);
+      loopback = loopback && IN6_IS_ADDR_LOOPBACK(&v6->sin6_addr);
+    } else {
+      loopback = false;
+    }
+  }
+  freeaddrinfo(addresses);
+  return loopback;
+}
 
 // Owns, in order of construction: the service (shared state), the router (routes
 // + policy), the transport (threads), the store. Destroyed in reverse.
@@ -77,11 +130,13 @@ Result<std::unique_ptr<Server>> Server::Start(const ServerOptions& options) {
         "/docs will not render: {} missing from '{}' (run scripts/setup.sh)",
         impl->service->swagger_ui().missing(), impl->service->swagger_ui().dir());
   }
+  RaiseOpenFilesLimit(options.max_connections, logger);
 
   Service* service = impl->service.get();
   RouterOptions router_options;
   router_options.api_key = options.api_key;
   router_options.max_body_bytes = options.max_body_bytes;
+  router_options.max_response_bytes = options.max_response_bytes;
   router_options.keep_alive_timeout_s = options.keep_alive_timeout_s;
   router_options.keep_alive_max_requests = options.keep_alive_max_requests;
   router_options.store_open = [service] { return service->store() != nullptr; };
@@ -99,17 +154,20 @@ Result<std::unique_ptr<Server>> Server::Start(const ServerOptions& options) {
   transport_options.limits.max_body_bytes = options.max_body_bytes;
   transport_options.keep_alive_timeout = std::chrono::seconds(options.keep_alive_timeout_s);
   transport_options.keep_alive_max_requests = options.keep_alive_max_requests;
+  transport_options.request_timeout = std::chrono::seconds(options.request_timeout_s);
+  transport_options.max_connections = options.max_connections;
+  transport_options.max_connections_per_address = options.max_connections_per_address;
   transport_options.logger = logger;
+  // Bind first: a taken port fails before the store's recovery.
   Result<std::unique_ptr<Transport>> transport =
       Transport::Listen(impl->router.get(), transport_options);
   if (!transport.ok()) return transport.status();
   impl->transport = std::move(*transport);
-  impl->transport->Start();
-  Log(logger, LogLevel::kInfo, "listening on http://{}:{} ({} worker threads{})", options.host,
-      impl->transport->port(), transport_options.threads,
-      options.api_key.empty() ? ", no API key" : ", API key required");
+  Transport* bound = impl->transport.get();
+  service->metrics().SetOpenConnectionsSource([bound] { return bound->open_connections(); });
 
-  // Serve /healthz while the store recovers; the data routes answer 503 until then.
+  // Then the store: a held LOCK or a read-only filesystem fails here, before
+  // anything says "listening".
   const auto open_start = std::chrono::steady_clock::now();
   StoreOptions store_options = options.store;
   if (!store_options.logger) store_options.logger = logger;
@@ -121,8 +179,19 @@ Result<std::unique_ptr<Server>> Server::Start(const ServerOptions& options) {
   impl->store = std::move(*store);
   Result<std::vector<CollectionInfo>> collections = impl->store->ListCollections();
   impl->service->set_store(impl->store.get());
-  Log(logger, LogLevel::kInfo, "store '{}' open in {:.1f} ms ({} collections); ready",
-      options.data_dir, MillisecondsSince(open_start), collections.ok() ? collections->size() : 0);
+  Log(logger, LogLevel::kInfo, "store '{}' open in {:.1f} ms ({} collections)", options.data_dir,
+      MillisecondsSince(open_start), collections.ok() ? collections->size() : 0);
+
+  impl->transport->Start();
+  Log(logger, LogLevel::kInfo, "listening on http://{}:{} ({} worker threads{}); ready",
+      options.host, impl->transport->port(), transport_options.threads,
+      options.api_key.empty() ? ", no API key" : ", API key required");
+  if (options.api_key.empty() && !IsLoopbackHost(options.host)) {
+    Log(logger, LogLevel::kWarn,
+        "listening on {}, which is not a loopback address, without an API key: anyone who can "
+        "reach it can read and change every collection (set --api-key or $QUIVER_API_KEY)",
+        options.host);
+  }
   return std::unique_ptr<Server>(new Server(std::move(impl)));
 }
 

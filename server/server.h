@@ -49,6 +49,27 @@ struct ServerOptions {
   int keep_alive_timeout_s = 5;
   /// Requests served on one connection before it is closed (then the client reconnects).
   int keep_alive_max_requests = 1000;
+  /// Connections open at once; more wait in the kernel's accept queue. The
+  /// server raises its open-files limit to fit (warns if it cannot).
+  int max_connections = 4096;
+  /// Connections open at once from one client address; more are closed as
+  /// soon as they are accepted. Behind a proxy every client has its address:
+  /// raise it there.
+  int max_connections_per_address = 256;
+  /// Seconds one request may be served; a search stops (503 busy) between
+  /// chunks of queries past it. See server/budget.h.
+  int request_timeout_s = 30;
+  /// Work units (queries x max(k, expansion_search)) one search request may
+  /// ask for; more get 400 before any work (10M: e.g. 100,000 queries at
+  /// ef=100, or 1,000 at ef=10,000).
+  std::size_t max_search_work = 10'000'000;
+  /// Largest response body in bytes; a larger one gets 400. Search stops
+  /// early once its results pass it, so memory stays near it.
+  std::size_t max_response_bytes = 64u << 20;
+  /// Largest text of one record, in bytes, accepted by a write (400 beyond).
+  std::size_t max_text_bytes = 1u << 20;
+  /// Largest metadata of one record (serialized JSON), in bytes, accepted by a write.
+  std::size_t max_metadata_bytes = 64u << 10;
   /// Directory holding swagger-ui-dist's swagger-ui-bundle.js and swagger-ui.css,
   /// served under /docs. Empty = $QUIVER_SWAGGER_UI_DIR if set, else the
   /// third_party/swagger-ui directory the build was configured with.
@@ -66,9 +87,12 @@ struct ServerOptions {
 /// may be called from any thread; Stop() is idempotent.
 class Server {
  public:
-  /// Binds `options.host:options.port`, starts the worker threads, opens the
-  /// store (Store::Open: recovery included) and returns once requests are
-  /// served. While the store opens, /healthz answers and /readyz says 503.
+  /// Binds `options.host:options.port` (so a taken port fails before any
+  /// recovery), opens the store (Store::Open: recovery included; connections
+  /// wait in the accept queue meanwhile), then starts the worker threads, logs
+  /// "listening" and returns once requests are served: a store that cannot be
+  /// opened (LOCK held, read-only filesystem) fails before the server ever says
+  /// it listens. Warns when a non-loopback address is bound without an API key.
   /// Errors: InvalidArgument (bad options, e.g. empty data_dir or an
   /// unresolvable host), IOError (the address cannot be bound), and any error
   /// of Store::Open (Busy if another process holds the store).
@@ -98,6 +122,12 @@ class Server {
   explicit Server(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
+
+/// True if every address `host` resolves to is a loopback address
+/// (127.0.0.0/8 or ::1); false for a wildcard ("0.0.0.0", "::") or any other
+/// address, and for a host that does not resolve. `serve` warns when it binds
+/// a non-loopback host without an API key.
+bool IsLoopbackHost(const std::string& host);
 
 /// Opens the store, serves until SIGINT/SIGTERM, then stops accepting, finishes
 /// requests in flight, checkpoints, closes the store. Returns the process exit

@@ -21,6 +21,7 @@
 #include "quiver/collection.h"
 #include "quiver/record.h"
 #include "quiver/store.h"
+#include "server/budget.h"
 #include "server/json_body.h"
 #include "server/json_out.h"
 #include "server/routes.h"
@@ -90,6 +91,7 @@ Result<std::shared_ptr<Collection>> GetOrCreate(Store& store, const std::string&
 Result<Reply> Insert(Service& service, const httplib::Request& request) {
   QS_ASSIGN_OR_RETURN(std::unique_ptr<JsonBody> body, JsonBody::Parse(request.body));
   QS_ASSIGN_OR_RETURN(InsertRequest insert, ParseInsert(*body));
+  QS_RETURN_IF_ERROR(CheckRecordSizes(service, insert.records));
   body.reset();  // the records own copies of everything they need
 
   QS_ASSIGN_OR_RETURN(std::shared_ptr<Collection> collection,
@@ -122,8 +124,9 @@ Result<Reply> Search(Service& service, const httplib::Request& request) {
   QS_RETURN_IF_ERROR(ReadQueryVectors(embeddings, collection->config().dimensions, &queries));
   SearchOptions options;
   options.k = k;
-  QS_ASSIGN_OR_RETURN(std::vector<std::vector<Match>> results,
-                      collection->Search(queries.data(), embeddings.size(), options));
+  QS_ASSIGN_OR_RETURN(
+      std::vector<std::vector<Match>> results,
+      SearchWithinBudget(service, *collection, queries.data(), embeddings.size(), options));
 
   JsonOut response = JsonOut::array();
   for (const std::vector<Match>& matches : results) {

@@ -24,6 +24,7 @@
 #include "quiver/json_views.h"
 #include "quiver/record.h"
 #include "quiver/store.h"
+#include "server/budget.h"
 #include "server/json_body.h"
 #include "server/json_out.h"
 #include "server/record_id.h"
@@ -292,6 +293,7 @@ Result<Reply> UpsertRecords(Service& service, const httplib::Request& request) {
     }
     return Status::Ok();
   }));
+  QS_RETURN_IF_ERROR(CheckRecordSizes(service, records));
   QS_RETURN_IF_ERROR(collection->Upsert(records));
   return Reply::Json({{"upserted", records.size()}});
 }
@@ -399,8 +401,9 @@ Result<Reply> Query(Service& service, const httplib::Request& request) {
   options.include_text = include.text;
   options.include_metadata = include.metadata;
   options.include_id = true;
-  QS_ASSIGN_OR_RETURN(std::vector<std::vector<Match>> results,
-                      collection->Search(queries.data(), num_queries, options));
+  QS_ASSIGN_OR_RETURN(
+      std::vector<std::vector<Match>> results,
+      SearchWithinBudget(service, *collection, queries.data(), num_queries, options));
 
   // Embeddings are not part of a match: read them by key, each once.
   std::unordered_map<Key, std::vector<float>> embeddings;
