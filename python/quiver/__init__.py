@@ -304,8 +304,7 @@ class Collection:
     def query_exact(self, embeddings: Any, k: int = 10) -> QueryResult:
         """Exact (brute-force) k nearest neighbours over the index's vectors, for
         measuring recall: O(n) per query. Same shapes and errors as :meth:`query`."""
-        keys, distances = self._native.search_exact(_as_matrix(embeddings, "embeddings"), k)
-        return QueryResult(keys, distances, (keys != NO_KEY).sum(axis=1))
+        return QueryResult(*self._native.search_exact(_as_matrix(embeddings, "embeddings"), k))
 
     def get(self, ids: Ids, *, where: Optional[Mapping[str, Any]] = None) -> GetResult:
         """Reads n records by id from SQLite (the source of truth), in the order

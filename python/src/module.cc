@@ -101,7 +101,8 @@ struct MatrixView {
 MatrixView CheckMatrix(const py::array& array, const char* field, std::uint32_t dims) {
   if (array.ndim() != 2) {
     RaiseInvalid(std::string(field) + ": expected a 2-D array of shape (n, " +
-                 std::to_string(dims) + "), got " + std::to_string(array.ndim()) + " dimension(s) (pass one vector as x.reshape(1, -1))");
+                 std::to_string(dims) + "), got " + std::to_string(array.ndim()) +
+                 " dimension(s) (pass one vector as x.reshape(1, -1))");
   }
   if (!array.dtype().is(py::dtype::of<float>())) {
     RaiseInvalid(std::string(field) + ": expected dtype float32, got " +
@@ -135,9 +136,9 @@ IdList ParseIds(const py::handle& ids, const char* field) {
     const auto array = py::reinterpret_borrow<py::array>(ids);
     const char kind = array.dtype().kind();
     if (array.ndim() != 1 || (kind != 'i' && kind != 'u')) {
-      RaiseInvalid(std::string(field) + ": expected a 1-D integer array or a list of str/int, got " +
-                   std::to_string(array.ndim()) + "-D dtype " +
-                   py::str(array.dtype()).cast<std::string>());
+      RaiseInvalid(
+          std::string(field) + ": expected a 1-D integer array or a list of str/int, got " +
+          std::to_string(array.ndim()) + "-D dtype " + py::str(array.dtype()).cast<std::string>());
     }
     // One conversion to int64 (exact for every valid key) then a range check.
     const auto as_int64 =
@@ -149,8 +150,8 @@ IdList ParseIds(const py::handle& ids, const char* field) {
       const std::uint64_t* values = as_uint64.data();
       for (py::ssize_t i = 0; i < as_uint64.size(); ++i) {
         if (values[i] > kMaxIntegerId) {
-          RaiseInvalid(std::string(field) + "[" + std::to_string(i) + "]: " +
-                       std::to_string(values[i]) + " is out of range; expected 0..2^63-1");
+          RaiseInvalid(std::string(field) + "[" + std::to_string(i) +
+                       "]: " + std::to_string(values[i]) + " is out of range; expected 0..2^63-1");
         }
       }
     }
@@ -159,8 +160,8 @@ IdList ParseIds(const py::handle& ids, const char* field) {
     out.names.resize(out.keys.size());
     for (std::size_t i = 0; i < out.keys.size(); ++i) {
       if (values[i] < 0) {
-        RaiseInvalid(std::string(field) + "[" + std::to_string(i) + "]: " +
-                     std::to_string(values[i]) + " is out of range; expected 0..2^63-1");
+        RaiseInvalid(std::string(field) + "[" + std::to_string(i) +
+                     "]: " + std::to_string(values[i]) + " is out of range; expected 0..2^63-1");
       }
       out.keys[i] = static_cast<Key>(values[i]);
     }
@@ -227,8 +228,8 @@ void ReadStrings(const py::object& values, const char* field, std::size_t n,
 template <typename T>
 T CheckedCount(std::int64_t value, const char* field) {
   if (value < 0 || static_cast<std::uint64_t>(value) > std::numeric_limits<T>::max()) {
-    RaiseInvalid(std::string(field) + ": " + std::to_string(value) + " is out of range; expected 0.." +
-                 std::to_string(std::numeric_limits<T>::max()));
+    RaiseInvalid(std::string(field) + ": " + std::to_string(value) +
+                 " is out of range; expected 0.." + std::to_string(std::numeric_limits<T>::max()));
   }
   return static_cast<T>(value);
 }
@@ -283,6 +284,31 @@ Status SearchInChunks(Collection& collection, const MatrixView& queries,
   }
   return Status::Ok();
 }
+
+// Search results as NumPy arrays: keys uint64 (q, k), distances float32
+// (q, k), counts int64 (q,); rows shorter than k are padded with kReservedKey
+// and +inf. Needs the GIL.
+struct MatchArrays {
+  MatchArrays(const std::vector<std::vector<Match>>& results, std::size_t k)
+      : keys({static_cast<py::ssize_t>(results.size()), static_cast<py::ssize_t>(k)}),
+        distances({static_cast<py::ssize_t>(results.size()), static_cast<py::ssize_t>(k)}),
+        counts(static_cast<py::ssize_t>(results.size())) {
+    std::fill_n(keys.mutable_data(), keys.size(), kReservedKey);
+    std::fill_n(distances.mutable_data(), distances.size(), std::numeric_limits<float>::infinity());
+    for (std::size_t row = 0; row < results.size(); ++row) {
+      const std::size_t n = std::min(results[row].size(), k);
+      counts.mutable_data()[row] = static_cast<std::int64_t>(n);
+      for (std::size_t j = 0; j < n; ++j) {
+        keys.mutable_data()[row * k + j] = results[row][j].key;
+        distances.mutable_data()[row * k + j] = results[row][j].distance;
+      }
+    }
+  }
+
+  py::array_t<std::uint64_t> keys;
+  py::array_t<float> distances;
+  py::array_t<std::int64_t> counts;
+};
 
 // Handle to a collection; see quiver.Collection for the Python contract.
 class PyCollection {
@@ -404,21 +430,7 @@ class PyCollection {
       status = SearchInChunks(*collection_, matrix, options, thread_count, &results);
     }
     Check(status);
-    const auto q = static_cast<py::ssize_t>(matrix.rows);
-    const auto width = static_cast<py::ssize_t>(options.k);
-    py::array_t<std::uint64_t> keys({q, width});
-    py::array_t<float> distances({q, width});
-    py::array_t<std::int64_t> counts(q);
-    std::fill_n(keys.mutable_data(), q * width, kReservedKey);
-    std::fill_n(distances.mutable_data(), q * width, std::numeric_limits<float>::infinity());
-    for (std::size_t row = 0; row < results.size(); ++row) {
-      const std::vector<Match>& matches = results[row];
-      counts.mutable_data()[row] = static_cast<std::int64_t>(matches.size());
-      for (std::size_t j = 0; j < matches.size() && j < options.k; ++j) {
-        keys.mutable_data()[row * options.k + j] = matches[j].key;
-        distances.mutable_data()[row * options.k + j] = matches[j].distance;
-      }
-    }
+    const MatchArrays arrays(results, options.k);
     auto strings = [&results](bool wanted, std::string Match::*field) -> py::object {
       if (!wanted) return py::none();
       py::list rows(results.size());
@@ -431,12 +443,12 @@ class PyCollection {
       }
       return rows;
     };
-    return py::make_tuple(keys, distances, counts, strings(include_ids, &Match::id),
-                          strings(include_texts, &Match::text),
+    return py::make_tuple(arrays.keys, arrays.distances, arrays.counts,
+                          strings(include_ids, &Match::id), strings(include_texts, &Match::text),
                           strings(include_metadatas, &Match::metadata));
   }
 
-  /// Exact neighbours (brute force over the index); (keys, distances) as Search.
+  /// Exact neighbours (brute force over the index); (keys, distances, counts) as Search.
   py::tuple SearchExact(const py::array& queries, std::int64_t k) {
     const MatrixView matrix = CheckMatrix(queries, "embeddings", dims_);
     const auto width = CheckedCount<std::size_t>(k, "k");
@@ -445,20 +457,8 @@ class PyCollection {
       py::gil_scoped_release release;
       found.emplace(collection_->SearchExact(matrix.data, matrix.rows, width));
     }
-    const std::vector<std::vector<Match>> results = Take(std::move(*found));
-    const auto q = static_cast<py::ssize_t>(matrix.rows);
-    py::array_t<std::uint64_t> keys({q, static_cast<py::ssize_t>(width)});
-    py::array_t<float> distances({q, static_cast<py::ssize_t>(width)});
-    std::fill_n(keys.mutable_data(), keys.size(), kReservedKey);
-    std::fill_n(distances.mutable_data(), distances.size(),
-                std::numeric_limits<float>::infinity());
-    for (std::size_t row = 0; row < results.size(); ++row) {
-      for (std::size_t j = 0; j < results[row].size() && j < width; ++j) {
-        keys.mutable_data()[row * width + j] = results[row][j].key;
-        distances.mutable_data()[row * width + j] = results[row][j].distance;
-      }
-    }
-    return py::make_tuple(keys, distances);
+    const MatchArrays arrays(Take(std::move(*found)), width);
+    return py::make_tuple(arrays.keys, arrays.distances, arrays.counts);
   }
 
   std::uint64_t Count() {
@@ -495,8 +495,10 @@ class PyCollection {
                std::optional<std::int64_t> expansion_search) {
     RebuildOptions options;
     if (scalar.has_value()) options.scalar = Take(ParseScalarKind(*scalar));
-    if (connectivity) options.connectivity = CheckedCount<std::uint32_t>(*connectivity, "connectivity");
-    if (expansion_add) options.expansion_add = CheckedCount<std::uint32_t>(*expansion_add, "expansion_add");
+    if (connectivity)
+      options.connectivity = CheckedCount<std::uint32_t>(*connectivity, "connectivity");
+    if (expansion_add)
+      options.expansion_add = CheckedCount<std::uint32_t>(*expansion_add, "expansion_add");
     if (expansion_search) {
       options.expansion_search = CheckedCount<std::uint32_t>(*expansion_search, "expansion_search");
     }
@@ -585,7 +587,8 @@ class PyStore {
                &options.checkpoint_interval_seconds);
     if (checkpoint_on_close.has_value()) options.checkpoint_on_close = *checkpoint_on_close;
     SetIfGiven(insert_threads, "insert_threads", &options.insert_threads);
-    SetIfGiven(max_concurrent_searches, "max_concurrent_searches", &options.max_concurrent_searches);
+    SetIfGiven(max_concurrent_searches, "max_concurrent_searches",
+               &options.max_concurrent_searches);
     options.logger = MakeLogger(log_level);
     std::optional<Result<std::unique_ptr<Store>>> store;
     {
