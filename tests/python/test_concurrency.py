@@ -4,8 +4,6 @@ import threading
 
 import numpy as np
 
-import quiver
-
 
 def test_searches_alongside_a_writer(store):
     rng = np.random.default_rng(3)

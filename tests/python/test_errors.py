@@ -1,9 +1,5 @@
 """Each library status code maps to one exception class, with the library's message."""
 
-import os
-import subprocess
-import sys
-
 import numpy as np
 import pytest
 

@@ -3,13 +3,15 @@
 import numpy as np
 import pytest
 
-import quiver
 
-
-def clustered(rng, n, dims, clusters=20):
-    centers = rng.standard_normal((clusters, dims)).astype(np.float32) * 4
-    labels = rng.integers(0, clusters, n)
-    return (centers[labels] + rng.standard_normal((n, dims)).astype(np.float32)).astype(np.float32)
+def embeddings(rng, n, dims, projection, clusters=20):
+    """Embedding-like data: clustered points of an 8-d latent space, projected to
+    `dims` dimensions, plus a little noise (real embeddings have a low intrinsic
+    dimension; isotropic 48-d noise would measure the curse of dimensionality)."""
+    centers = np.random.default_rng(99).standard_normal((clusters, 8)) * 3
+    latent = centers[rng.integers(0, clusters, n)] + rng.standard_normal((n, 8))
+    noise = 0.05 * rng.standard_normal((n, dims))
+    return (latent @ projection + noise).astype(np.float32)
 
 
 def brute_force(data, queries, k, metric):
@@ -25,13 +27,14 @@ def brute_force(data, queries, k, metric):
 @pytest.mark.parametrize("metric", ["l2sq", "cos"])
 def test_recall_at_10(store, metric):
     rng = np.random.default_rng(7)
-    data = clustered(rng, 4000, 48)
-    queries = clustered(rng, 200, 48)
+    projection = rng.standard_normal((8, 48))
+    data = embeddings(rng, 4000, 48, projection)
+    queries = embeddings(rng, 200, 48, projection)
     col = store.create_collection("v", dims=48, metric=metric)
     for start in range(0, len(data), 1000):
         col.upsert(np.arange(start, start + 1000), data[start:start + 1000])
     truth, truth_distances = brute_force(data, queries, 10, metric)
-    result = col.query(queries, k=10, threads=2)
+    result = col.query(queries, k=10, threads=2)  # the collection's default ef (64)
     hits = sum(len(set(row.tolist()) & set(t.tolist())) for row, t in zip(result.keys, truth))
     recall = hits / truth.size
     assert recall >= 0.95, f"recall@10 {recall:.3f}"
