@@ -279,8 +279,8 @@ class Collection:
         ``embeddings``: (q, dims) array (dtype rule in the module docstring);
         ``k``: 1..:data:`MAX_K`; ``ef``: HNSW candidate list size for this call
         (0 = the collection's expansion_search; raised to k when lower);
-        ``threads``: split the q queries over this many threads (1 = the calling
-        thread only); ``include``: any of ``"ids"``, ``"texts"``, ``"metadatas"``
+        ``threads``: split the q queries over this many native threads (1 = the
+        calling thread only; capped at q and at 4 per core); ``include``: any of ``"ids"``, ``"texts"``, ``"metadatas"``
         (each costs one SQLite lookup per match); ``where``: reserved for metadata
         filters, raises NotSupportedError until the library has them.
         Returns a :class:`QueryResult`. InvalidArgumentError for bad shapes,

@@ -75,6 +75,15 @@ T Take(Result<T>&& result) {
   return std::move(result).value();
 }
 
+// Runs `call` (a library call returning a Status or Result) with the GIL
+// released, so that other Python threads run meanwhile; the GIL is held again
+// when it returns, ready for Check or Take. `call` must not touch Python objects.
+template <typename Call>
+auto WithoutGil(Call&& call) -> decltype(call()) {
+  py::gil_scoped_release release;
+  return call();
+}
+
 // The key of a string id: FNV-1a-64 of its UTF-8 bytes with the top bit
 // cleared. The same documented mapping as the HTTP API (server/record_id.h),
 // so that a record written through either face has the same key.
@@ -249,11 +258,13 @@ py::list StringList(const std::vector<std::string>& values) {
 
 // Runs Collection::Search on `queries` split into `threads` contiguous
 // chunks, each on its own thread (the calling thread takes the first).
+// `threads` is capped at one per query and at 4 per hardware thread; 0 means 1.
 // Returns the first error of any chunk. Called without the GIL.
 Status SearchInChunks(Collection& collection, const MatrixView& queries,
                       const SearchOptions& options, std::size_t threads,
                       std::vector<std::vector<Match>>* results) {
-  threads = std::clamp<std::size_t>(threads, 1, queries.rows);
+  const std::size_t cap = 4 * std::max(1u, std::thread::hardware_concurrency());
+  threads = std::clamp<std::size_t>(threads, 1, std::min(queries.rows, cap));
   const std::size_t chunk = (queries.rows + threads - 1) / threads;
   std::vector<Status> statuses(threads);
   std::vector<std::vector<std::vector<Match>>> parts(threads);
@@ -339,13 +350,10 @@ class PyCollection {
       records[i].key = parsed.keys[i];
       records[i].id = std::move(parsed.names[i]);
     }
-    Status status;
-    {
-      py::gil_scoped_release release;
+    Check(WithoutGil([&] {
       CopyEmbeddings(matrix, &records);
-      status = collection_->Upsert(records);
-    }
-    Check(status);
+      return collection_->Upsert(records);
+    }));
   }
 
   /// Inserts rows under fresh keys; returns them as a uint64 array.
@@ -353,13 +361,10 @@ class PyCollection {
                                     const py::object& metadatas) {
     const MatrixView matrix = CheckMatrix(embeddings, "embeddings", dims_);
     std::vector<Record> records = MakeRecords(matrix, texts, metadatas);
-    std::optional<Result<std::vector<Key>>> keys;
-    {
-      py::gil_scoped_release release;
+    const std::vector<Key> values = Take(WithoutGil([&] {
       CopyEmbeddings(matrix, &records);
-      keys.emplace(collection_->Insert(records));
-    }
-    const std::vector<Key> values = Take(std::move(*keys));
+      return collection_->Insert(records);
+    }));
     py::array_t<std::uint64_t> out(static_cast<py::ssize_t>(values.size()));
     std::copy(values.begin(), values.end(), out.mutable_data());
     return out;
@@ -367,24 +372,15 @@ class PyCollection {
 
   std::size_t Delete(const py::object& ids) {
     const IdList parsed = ParseIds(ids, "ids");
-    std::optional<Result<std::size_t>> deleted;
-    {
-      py::gil_scoped_release release;
-      deleted.emplace(collection_->Delete(parsed.keys));
-    }
-    return Take(std::move(*deleted));
+    return Take(WithoutGil([&] { return collection_->Delete(parsed.keys); }));
   }
 
   /// (keys uint64 (n,), found bool (n,), ids, texts, metadatas, embeddings
   /// float32 (n, dims)); rows of missing records are NaN, their strings empty.
   py::tuple Get(const py::object& ids) {
     const IdList parsed = ParseIds(ids, "ids");
-    std::optional<Result<std::vector<std::optional<Record>>>> fetched;
-    {
-      py::gil_scoped_release release;
-      fetched.emplace(collection_->Get(parsed.keys));
-    }
-    const std::vector<std::optional<Record>> records = Take(std::move(*fetched));
+    const std::vector<std::optional<Record>> records =
+        Take(WithoutGil([&] { return collection_->Get(parsed.keys); }));
     const auto n = static_cast<py::ssize_t>(records.size());
     py::array_t<std::uint64_t> keys(n);
     py::array_t<bool> found(n);
@@ -424,12 +420,8 @@ class PyCollection {
     options.include_metadata = include_metadatas;
     const auto thread_count = CheckedCount<std::size_t>(threads, "threads");
     std::vector<std::vector<Match>> results;
-    Status status;
-    {
-      py::gil_scoped_release release;
-      status = SearchInChunks(*collection_, matrix, options, thread_count, &results);
-    }
-    Check(status);
+    Check(WithoutGil(
+        [&] { return SearchInChunks(*collection_, matrix, options, thread_count, &results); }));
     const MatchArrays arrays(results, options.k);
     auto strings = [&results](bool wanted, std::string Match::*field) -> py::object {
       if (!wanted) return py::none();
@@ -452,41 +444,25 @@ class PyCollection {
   py::tuple SearchExact(const py::array& queries, std::int64_t k) {
     const MatrixView matrix = CheckMatrix(queries, "embeddings", dims_);
     const auto width = CheckedCount<std::size_t>(k, "k");
-    std::optional<Result<std::vector<std::vector<Match>>>> found;
-    {
-      py::gil_scoped_release release;
-      found.emplace(collection_->SearchExact(matrix.data, matrix.rows, width));
-    }
-    const MatchArrays arrays(Take(std::move(*found)), width);
+    const MatchArrays arrays(
+        Take(WithoutGil([&] { return collection_->SearchExact(matrix.data, matrix.rows, width); })),
+        width);
     return py::make_tuple(arrays.keys, arrays.distances, arrays.counts);
   }
 
   std::uint64_t Count() {
-    std::optional<Result<std::uint64_t>> count;
-    {
-      py::gil_scoped_release release;
-      count.emplace(collection_->Count());
-    }
-    return Take(std::move(*count));
+    return Take(WithoutGil([&] { return collection_->Count(); }));
   }
 
   /// JSON of CollectionStats (StatsToJson field names).
   std::string StatsJson() {
-    std::optional<Result<CollectionStats>> stats;
-    {
-      py::gil_scoped_release release;
-      stats.emplace(collection_->Stats());
-    }
-    return StatsToJson<nlohmann::ordered_json>(Take(std::move(*stats))).dump();
+    return StatsToJson<nlohmann::ordered_json>(
+               Take(WithoutGil([&] { return collection_->Stats(); })))
+        .dump();
   }
 
   void Checkpoint() {
-    Status status;
-    {
-      py::gil_scoped_release release;
-      status = collection_->Checkpoint();
-    }
-    Check(status);
+    Check(WithoutGil([&] { return collection_->Checkpoint(); }));
   }
 
   /// None keeps the collection's value; scalar is "f32", "f16", "bf16" or "i8".
@@ -495,29 +471,20 @@ class PyCollection {
                std::optional<std::int64_t> expansion_search) {
     RebuildOptions options;
     if (scalar.has_value()) options.scalar = Take(ParseScalarKind(*scalar));
-    if (connectivity)
-      options.connectivity = CheckedCount<std::uint32_t>(*connectivity, "connectivity");
-    if (expansion_add)
-      options.expansion_add = CheckedCount<std::uint32_t>(*expansion_add, "expansion_add");
-    if (expansion_search) {
-      options.expansion_search = CheckedCount<std::uint32_t>(*expansion_search, "expansion_search");
-    }
-    Status status;
-    {
-      py::gil_scoped_release release;
-      status = collection_->Rebuild(options);
-    }
-    Check(status);
+    auto given = [](const std::optional<std::int64_t>& value,
+                    const char* field) -> std::optional<std::uint32_t> {
+      if (!value.has_value()) return std::nullopt;
+      return CheckedCount<std::uint32_t>(*value, field);
+    };
+    options.connectivity = given(connectivity, "connectivity");
+    options.expansion_add = given(expansion_add, "expansion_add");
+    options.expansion_search = given(expansion_search, "expansion_search");
+    Check(WithoutGil([&] { return collection_->Rebuild(options); }));
   }
 
   /// (collection, records_checked, index_vectors_checked, problems).
   py::tuple Verify() {
-    std::optional<Result<VerifyReport>> report;
-    {
-      py::gil_scoped_release release;
-      report.emplace(collection_->Verify());
-    }
-    const VerifyReport value = Take(std::move(*report));
+    const VerifyReport value = Take(WithoutGil([&] { return collection_->Verify(); }));
     return py::make_tuple(value.collection, value.records_checked, value.index_vectors_checked,
                           StringList(value.problems));
   }
@@ -590,12 +557,7 @@ class PyStore {
     SetIfGiven(max_concurrent_searches, "max_concurrent_searches",
                &options.max_concurrent_searches);
     options.logger = MakeLogger(log_level);
-    std::optional<Result<std::unique_ptr<Store>>> store;
-    {
-      py::gil_scoped_release release;
-      store.emplace(Store::Open(dir, options));
-    }
-    return std::make_unique<PyStore>(Take(std::move(*store)));
+    return std::make_unique<PyStore>(Take(WithoutGil([&] { return Store::Open(dir, options); })));
   }
 
   explicit PyStore(std::unique_ptr<Store> store) : store_(std::move(store)) {}
@@ -620,22 +582,14 @@ class PyStore {
     SetIfGiven(expansion_search, "expansion_search", &config.expansion_search);
     config.model_id = model_id;
     config.model_version = model_version;
-    std::optional<Result<std::shared_ptr<Collection>>> collection;
-    {
-      py::gil_scoped_release release;
-      collection.emplace(get_if_exists ? store_->OpenCollection(name, config)
-                                       : store_->CreateCollection(name, config));
-    }
-    return PyCollection(Take(std::move(*collection)));
+    return PyCollection(Take(WithoutGil([&] {
+      return get_if_exists ? store_->OpenCollection(name, config)
+                           : store_->CreateCollection(name, config);
+    })));
   }
 
   PyCollection GetCollection(const std::string& name) {
-    std::optional<Result<std::shared_ptr<Collection>>> collection;
-    {
-      py::gil_scoped_release release;
-      collection.emplace(store_->GetCollection(name));
-    }
-    return PyCollection(Take(std::move(*collection)));
+    return PyCollection(Take(WithoutGil([&] { return store_->GetCollection(name); })));
   }
 
   /// [(name, id, config JSON)], ordered by name.
@@ -651,39 +605,19 @@ class PyStore {
   }
 
   void DropCollection(const std::string& name) {
-    Status status;
-    {
-      py::gil_scoped_release release;
-      status = store_->DropCollection(name);
-    }
-    Check(status);
+    Check(WithoutGil([&] { return store_->DropCollection(name); }));
   }
 
   void Checkpoint() {
-    Status status;
-    {
-      py::gil_scoped_release release;
-      status = store_->Checkpoint();
-    }
-    Check(status);
+    Check(WithoutGil([&] { return store_->Checkpoint(); }));
   }
 
   void Backup(const std::string& dest_dir) {
-    Status status;
-    {
-      py::gil_scoped_release release;
-      status = store_->Backup(dest_dir);
-    }
-    Check(status);
+    Check(WithoutGil([&] { return store_->Backup(dest_dir); }));
   }
 
   void Close() {
-    Status status;
-    {
-      py::gil_scoped_release release;
-      status = store_->Close();
-    }
-    Check(status);
+    Check(WithoutGil([&] { return store_->Close(); }));
   }
 
  private:
