@@ -106,8 +106,13 @@ def test_query_threads_and_ef_give_the_same_answers(store, rng):
     many = col.query(queries, k=5, ef=200, threads=64)  # more threads than queries
     np.testing.assert_array_equal(one.keys, two.keys)
     np.testing.assert_array_equal(one.keys, many.keys)
+    # 500 points at ef=200 are searched almost exactly; not always exactly, since
+    # a graph built by concurrent inserts may leave a node hard to reach
+    # (USearch issue #735, options.h insert_threads).
     exact = col.query_exact(queries, k=5)
-    np.testing.assert_array_equal(exact.keys, one.keys)  # 500 points, ef=200: exact
+    assert exact.counts.tolist() == [5] * 37
+    overlap = sum(len(set(a.tolist()) & set(b.tolist())) for a, b in zip(exact.keys, one.keys))
+    assert overlap >= 0.97 * exact.keys.size
 
 
 def test_stats_checkpoint_rebuild_verify(store, rng):
