@@ -1,6 +1,7 @@
 """Python threads search in parallel while one thread writes."""
 
 import threading
+import time
 
 import numpy as np
 
@@ -77,3 +78,37 @@ def test_threads_share_one_collection_for_queries(store):
         t.join()
     for keys in results:
         np.testing.assert_array_equal(keys, expected)
+
+
+def python_ran_during(call):
+    """Runs call() while another Python thread samples the clock; True when that
+    thread ran in the middle half of the call, which it cannot while the GIL is held."""
+    samples, stop = [], threading.Event()
+
+    def spin():
+        while not stop.is_set():
+            samples.append(time.perf_counter())
+            time.sleep(0.0005)
+
+    thread = threading.Thread(target=spin)
+    thread.start()
+    time.sleep(0.01)
+    start = time.perf_counter()
+    call()
+    end = time.perf_counter()
+    stop.set()
+    thread.join()
+    assert end - start > 0.02, "the call is too short to tell"
+    quarter = (end - start) / 4
+    return any(start + quarter < t < end - quarter for t in samples)
+
+
+def test_the_gil_is_released_while_the_library_works(store):
+    rng = np.random.default_rng(6)
+    data = rng.standard_normal((20000, 64)).astype(np.float32)
+    col = store.create_collection("v", dims=64, metric="l2sq")
+    assert python_ran_during(lambda: col.upsert(np.arange(20000), data))
+    assert python_ran_during(store.checkpoint)  # writes and fsyncs about 9 MB
+    assert python_ran_during(lambda: col.query_exact(data[:300], k=10))
+    assert python_ran_during(lambda: col.query(data, k=10, threads=2))
+    assert python_ran_during(lambda: col.rebuild(connectivity=8))
