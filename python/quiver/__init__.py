@@ -330,6 +330,7 @@ class Collection:
         return self._native.count()
 
     def __len__(self) -> int:
+        """``len(col)``: :meth:`count`, one SQLite query."""
         return self.count()
 
     def stats(self) -> dict:
@@ -381,6 +382,7 @@ class Store:
 
     @property
     def closed(self) -> bool:
+        """True once :meth:`close` was called (or the ``with`` block left)."""
         return self._closed
 
     def __repr__(self) -> str:
