@@ -38,5 +38,9 @@ def test_recall_at_10(store, metric):
     hits = sum(len(set(row.tolist()) & set(t.tolist())) for row, t in zip(result.keys, truth))
     recall = hits / truth.size
     assert recall >= 0.95, f"recall@10 {recall:.3f}"
-    # Distances are in the metric's own units (lower is closer).
-    np.testing.assert_allclose(result.distances[:, 0], truth_distances[:, 0], rtol=1e-3, atol=1e-4)
+    # Distances are in the metric's own units (lower is closer): where the first
+    # match is the true nearest, its distance is the exact one.
+    same = result.keys[:, 0] == truth[:, 0]
+    assert same.mean() >= 0.95
+    np.testing.assert_allclose(result.distances[same, 0], truth_distances[same, 0], rtol=1e-3,
+                               atol=1e-4)
