@@ -17,13 +17,15 @@ parameters (connectivity/M 16, expansion_add/ef_construction 128, ef 64, k 10):
                      col.query one query at a time (the GIL is released);
            - hnswlib (Debian python3-hnswlib): knn_query one query per call and
                      one batch with num_threads=2, index built with 2 threads.
-           recall@10 of each against gt_l2sq.ibin when it exists.
+           recall@10 of each against gt_l2sq.ibin when it exists. Every system
+           runs once per round, interleaved (--rounds, default 3); the median
+           round is printed.
 
 USearch's own Python module is not packaged by Debian and PyPI is not reachable
 from this project's machines, so it is not measured (the script says so).
 
   /usr/bin/python3 bench/python_bench.py [--data data/fashion-mnist]
-      [--quiver build/release/quiver] [--base N] [--queries N] [--batch N]
+      [--quiver build/release/quiver] [--base N] [--queries N] [--batch N] [--rounds N]
 
 Run with PYTHONPATH=build/release/python (or an installed quiver). The ratios
 printed at the end are the closing-note numbers: compare runs of one machine
@@ -171,19 +173,24 @@ def python_searches(path, queries):
     return out
 
 
-def hnswlib_searches(base, queries):
+def hnswlib_index(base):
+    """hnswlib's index of base with the same parameters, or None without hnswlib."""
     try:
         import hnswlib
     except ImportError:
         print("hnswlib: not installed (Debian python3-hnswlib); skipped")
-        return {}
+        return None
     index = hnswlib.Index(space="l2", dim=base.shape[1])
     index.init_index(max_elements=len(base), M=M, ef_construction=EF_CONSTRUCTION, random_seed=1)
     _, seconds = timed(lambda: index.add_items(base, np.arange(len(base)), num_threads=2))
     print(f"hnswlib: built in {seconds:.1f} s ({len(base) / seconds:.0f} vectors/s, 2 threads, "
           "no persistence)")
     index.set_ef(EF)
-    index.knn_query(queries[:10], k=K, num_threads=1)
+    index.knn_query(base[:10], k=K, num_threads=1)  # warm up
+    return index
+
+
+def hnswlib_searches(index, queries):
     out = {}
     keys, seconds = timed(lambda: np.vstack(
         [index.knn_query(queries[i:i + 1], k=K, num_threads=1)[0] for i in range(len(queries))]))
@@ -200,6 +207,7 @@ def main():
     parser.add_argument("--base", type=int, default=60000, help="base rows to index")
     parser.add_argument("--queries", type=int, default=2000, help="queries to run")
     parser.add_argument("--batch", type=int, default=1000, help="records per upsert/import batch")
+    parser.add_argument("--rounds", type=int, default=3, help="search rounds; the median is shown")
     args = parser.parse_args()
 
     base = read_fbin(os.path.join(args.data, "base.fbin"), args.base)
@@ -230,17 +238,27 @@ def main():
               f"(whole process): ratio python/CLI {py_rate / cli_rate:.2f} "
               f"(open..close {py_total_rate / cli_rate:.2f})")
 
-        results = {}
-        qps, keys = cli_search(args.quiver, os.path.join(work, "py"), query_file, len(queries))
-        results["C++ library (quiver search, 1 thread)"] = (qps, keys)
-        results.update(python_searches(os.path.join(work, "py"), queries))
+        index = hnswlib_index(base)
+        print("USearch Python module: not measured (not packaged by Debian; PyPI not reachable)")
+        # Every system once per round, interleaved, so that a change in the
+        # machine's load touches all of them; the median round is reported.
+        rounds = {}
+        for _ in range(args.rounds):
+            qps, keys = cli_search(args.quiver, os.path.join(work, "py"), query_file, len(queries))
+            measured = {"C++ library (quiver search, 1 thread)": (qps, keys)}
+            measured.update(python_searches(os.path.join(work, "py"), queries))
+            if index is not None:
+                measured.update(hnswlib_searches(index, queries))
+            for name, value in measured.items():
+                rounds.setdefault(name, []).append(value)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    results.update(hnswlib_searches(base, queries))
-    print("USearch Python module: not measured (not packaged by Debian; PyPI not reachable)")
+    results = {name: (float(np.median([qps for qps, _ in values])), values[-1][1])
+               for name, values in rounds.items()}
 
     cpp_qps = results["C++ library (quiver search, 1 thread)"][0]
-    print(f"\n{'system':<48} {'queries/s':>10} {'vs C++':>7} {'recall@10':>9}")
+    print(f"\nsearch, median of {args.rounds} interleaved rounds:")
+    print(f"{'system':<48} {'queries/s':>10} {'vs C++':>7} {'recall@10':>9}")
     for name, (qps, keys) in results.items():
         print(f"{name:<48} {qps:>10.0f} {qps / cpp_qps:>6.2f}x {recall(keys, truth):>9.4f}")
 
