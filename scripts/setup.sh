@@ -22,6 +22,9 @@
 #                                loop-mounted ext4 image, and the proof that they have teeth
 #   wrk                          the HTTP load benchmark (bench/http_bench.sh)
 #   libhnswlib-dev, libfaiss-dev, python3-matplotlib  benchmarks against the field, with plots
+#   python3-dev, pybind11-dev, python3-pybind11, python3-pytest, python3-hnswlib
+#                                the Python module `quiver` (built for /usr/bin/python3), its
+#                                pytest suite, and hnswlib's Python module for bench/python_bench.py
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -38,6 +41,7 @@ APT_PACKAGES=(
   clang-format
   strace eatmydata e2fsprogs wrk
   libhnswlib-dev libfaiss-dev python3-matplotlib
+  python3-dev pybind11-dev python3-pybind11 python3-pytest python3-hnswlib
 )
 
 log() { printf '[setup] %s\n' "$*" >&2; }
