@@ -366,9 +366,24 @@ std::string DescribeParseError(const json::parse_error& error) {
 // the key the line gets when "id" is not an integer.
 Status ParseKeyAndId(const json& object, Key line_key, Record* record) {
   record->key = line_key;
+  // "key" (what `quiver export` writes) names the key outright; then a string
+  // "id" is only the record's id, whatever key it would hash to.
+  const auto key = object.find("key");
+  const bool has_key = key != object.end() && !key->is_null();
+  if (has_key) {
+    if (!key->is_number_unsigned() || key->get<Key>() == kReservedKey) {
+      return Status::InvalidArgument(
+          fmt::format("\"key\" must be an integer 0 to {}, got {}", kLargestKey, key->dump()));
+    }
+    record->key = key->get<Key>();
+  }
   const auto id = object.find("id");
   if (id == object.end() || id->is_null()) return Status::Ok();
   if (id->is_number_unsigned()) {
+    if (has_key && id->get<Key>() != record->key) {
+      return Status::InvalidArgument(
+          fmt::format("integer \"id\" {} differs from \"key\" {}", id->get<Key>(), record->key));
+    }
     record->key = id->get<Key>();
     if (record->key == kReservedKey) {
       return Status::InvalidArgument(fmt::format(
@@ -379,6 +394,8 @@ Status ParseKeyAndId(const json& object, Key line_key, Record* record) {
   if (id->is_string()) {
     record->id = id->get<std::string>();
     if (record->id.empty()) return Status::InvalidArgument("\"id\" is an empty string");
+    // The one id rule of every face (quiver/record.h): a string id's key is its hash.
+    if (!has_key) record->key = KeyForStringId(record->id);
     return Status::Ok();
   }
   if (id->is_number_integer()) {

@@ -95,10 +95,15 @@ ImportOutcome ImportRecords(RecordReader& reader, std::vector<Record> batch, Col
 // Reports a failed import: the error, then what was committed before it.
 int ReportImportFailure(const ImportOutcome& outcome, const std::string& collection) {
   const int exit_status = ReportError(outcome.status);
-  fmt::print(stderr,
-             "{} committed into {} before the failure; importing the file again is safe "
-             "(records are upserted by key)\n",
-             Plural(outcome.committed, "record"), collection);
+  // Importing again only helps when the failure was not the file's content:
+  // a rejected record is rejected again.
+  const bool retry_helps = outcome.status.code() != StatusCode::kInvalidArgument;
+  fmt::print(stderr, "{} committed into {} before the failure{}\n",
+             Plural(outcome.committed, "record"), collection,
+             retry_helps ? "; once the cause is fixed, importing the file again is safe (records "
+                           "are upserted by key)"
+                         : "; fix the record named above, then import the file again (records "
+                           "are upserted by key)");
   if (outcome.status.code() == StatusCode::kIOError && outcome.failed_batch_size > 0) {
     fmt::print(stderr, "the failing batch of {} may or may not have been committed\n",
                Plural(outcome.failed_batch_size, "record"));
@@ -161,11 +166,13 @@ Command AddImportCommand(CLI::App& app, const GlobalOptions& global) {
       "  .fvecs           per row: int32 d, then d float32\n"
       "  .fbin            int32 n, int32 d, then n*d float32\n"
       "  .npy             NumPy, dtype '<f4', 2-D, C order\n"
-      "  .jsonl, .ndjson  per line: {\"id\", \"embedding\", \"text\", \"metadata\"}, all but\n"
-      "                   \"embedding\" optional; \"metadata\" must be an object\n"
+      "  .jsonl, .ndjson  per line: {\"id\", \"key\", \"embedding\", \"text\", \"metadata\"}, all\n"
+      "                   but \"embedding\" optional; \"metadata\" must be an object\n"
       "Keys: row i of a matrix file gets key OFFSET + i (0-based, like ann-benchmarks ground\n"
-      "truth). A JSONL line with an integer \"id\" gets it as key; other lines get OFFSET + their\n"
-      "0-based line index, and a string \"id\" is kept as the record's id.\n"
+      "truth). A JSONL line with an integer \"id\" (or a \"key\") gets it as key; a string\n"
+      "\"id\" is kept as the record's id and gets the key every face gives it (FNV-1a-64 of the\n"
+      "id, top bit cleared: `quiver get ID` and HTTP /v2 find it); other lines get OFFSET +\n"
+      "their 0-based line index. `quiver export` writes this format back.\n"
       "The file's size and dimensions are checked before anything is written. The file is\n"
       "streamed in batches; each batch is committed atomically and durably, and records are\n"
       "upserted by key, so importing a file again after a failure is safe. Progress goes to\n"

@@ -89,10 +89,14 @@ int Run(int argc, char** argv) {
       ->capture_default_str();
 
   std::vector<Command> commands = {
-      AddCreateCommand(app, global),  AddImportCommand(app, global), AddSearchCommand(app, global),
-      AddGetCommand(app, global),     AddDeleteCommand(app, global), AddDropCommand(app, global),
-      AddListCommand(app, global),    AddStatsCommand(app, global),  AddVerifyCommand(app, global),
-      AddRebuildCommand(app, global), AddBackupCommand(app, global), AddRestoreCommand(app, global),
+      AddCreateCommand(app, global),     AddImportCommand(app, global),
+      AddSearchCommand(app, global),     AddGetCommand(app, global),
+      AddDeleteCommand(app, global),     AddCountCommand(app, global),
+      AddScanCommand(app, global),       AddExportCommand(app, global),
+      AddIndexFieldCommand(app, global), AddDropCommand(app, global),
+      AddListCommand(app, global),       AddStatsCommand(app, global),
+      AddVerifyCommand(app, global),     AddRebuildCommand(app, global),
+      AddBackupCommand(app, global),     AddRestoreCommand(app, global),
 #ifdef QUIVER_HAVE_SERVER
       AddServeCommand(app, global),
 #endif

@@ -39,6 +39,12 @@ struct SearchFlags {
   std::uint64_t limit = 0;           // 0 = every query
   bool json = false;
   std::vector<std::string> include;  // of "id", "text", "metadata"; JSON only
+  std::string where;                 // filter, docs/filters.md
+  std::optional<float> max_distance;
+  bool rerank = false;
+  std::size_t rerank_oversample = SearchOptions{}.rerank_oversample;
+  std::string strategy = "auto";
+  bool explain = false;
 
   bool Includes(std::string_view field) const {
     return std::find(include.begin(), include.end(), field) != include.end();
@@ -182,6 +188,14 @@ SearchOptions ToSearchOptions(const SearchFlags& flags) {
   options.include_text = !flags.json || flags.Includes("text");
   options.include_metadata = flags.json && flags.Includes("metadata");
   options.include_id = !flags.json || flags.Includes("id");
+  options.filter = flags.where;
+  if (flags.max_distance) options.max_distance = *flags.max_distance;
+  options.rerank = flags.rerank;
+  options.rerank_oversample = flags.rerank_oversample;
+  options.strategy = flags.strategy == "exact"           ? SearchStrategy::kExact
+                     : flags.strategy == "filtered-hnsw" ? SearchStrategy::kFilteredHnsw
+                     : flags.strategy == "hnsw"          ? SearchStrategy::kHnsw
+                                                         : SearchStrategy::kAuto;
   return options;
 }
 
@@ -197,6 +211,13 @@ int RunSearch(const SearchFlags& flags, const GlobalOptions& global) {
   if (!source.ok()) return ReportError(source.status());
 
   const SearchOptions options = ToSearchOptions(flags);
+  if (flags.explain) {
+    // The plan goes to standard error with the summary; standard output
+    // stays the results alone.
+    Result<SearchPlan> plan = collection.Explain(options);
+    if (!plan.ok()) return ReportError(plan.status());
+    fmt::print(stderr, "plan: {}\n", plan->ToString());
+  }
   std::vector<float> queries;
   std::uint64_t done = 0;
   std::chrono::duration<double> search_time{0};
@@ -273,6 +294,27 @@ Command AddSearchCommand(CLI::App& app, const GlobalOptions& global) {
       ->delimiter(',')
       ->check(CLI::IsMember({"id", "text", "metadata"}))
       ->needs(json);
+  command->add_option("--where", flags->where,
+                      "Only records that match this filter, e.g. '{\"color\": \"red\"}' (see "
+                      "`quiver count --help` and docs/filters.md); recall holds at any "
+                      "selectivity");
+  command->add_option("--max-distance", flags->max_distance,
+                      "Drop matches farther than this distance");
+  command->add_flag("--rerank", flags->rerank,
+                    "Re-score candidates with the float32 embeddings kept in SQLite (exact "
+                    "distances for f16, bf16 and i8 collections)");
+  command
+      ->add_option("--rerank-oversample", flags->rerank_oversample,
+                   "Candidates per match to re-rank")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{100}))
+      ->capture_default_str();
+  command
+      ->add_option("--strategy", flags->strategy,
+                   "Override the planner: auto, exact or filtered-hnsw")
+      ->check(CLI::IsMember({"auto", "exact", "filtered-hnsw", "hnsw"}))
+      ->capture_default_str();
+  command->add_flag("--explain", flags->explain,
+                    "Print the plan (strategy, matching records, expansion) on standard error");
   return {command, [flags, &global] { return RunSearch(*flags, global); }};
 }
 

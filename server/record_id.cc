@@ -6,17 +6,6 @@
 
 namespace quiver::server {
 
-Key KeyForStringId(std::string_view id) {
-  constexpr std::uint64_t kOffsetBasis = 0xcbf29ce484222325ULL;
-  constexpr std::uint64_t kPrime = 0x100000001b3ULL;
-  std::uint64_t hash = kOffsetBasis;
-  for (const char c : id) {
-    hash ^= static_cast<unsigned char>(c);
-    hash *= kPrime;
-  }
-  return hash & kMaxIntegerId;
-}
-
 JsonOut RecordId::ToJson() const { return RecordIdJson(key, id); }
 
 JsonOut RecordIdJson(Key key, const std::string& id) {

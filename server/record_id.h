@@ -35,8 +35,9 @@ inline constexpr std::uint64_t kMaxIntegerId = (std::uint64_t{1} << 63) - 1;
 /// Longest string id accepted, in bytes.
 inline constexpr std::size_t kMaxStringIdBytes = 1024;
 
-/// The key of a string id (see the file comment). Never kReservedKey.
-Key KeyForStringId(std::string_view id);
+/// The key of a string id: the library's one rule (quiver::KeyForStringId,
+/// see the file comment), so the CLI, the library and HTTP agree.
+using ::quiver::KeyForStringId;
 
 /// A record id as a request gave it.
 struct RecordId {

@@ -8,7 +8,9 @@
 //   - request objects reject unknown fields (a typo is an error, not a default);
 //   - errors: {"error": {"code": ..., "message": ...}}, status by StatusToHttp.
 
+#include <charconv>
 #include <chrono>
+#include <cmath>
 #include <cstdint>
 #include <limits>
 #include <map>
@@ -160,8 +162,40 @@ std::vector<Key> KeysOf(const std::vector<RecordId>& ids) {
 // Whether the stored record is the one the client named: any record for an
 // integer id; for a string id, only the record holding that string (the key
 // might hold an integer-keyed record that merely shares the hash).
+/// Whether `stored` is the record `requested` names: a string id names only
+/// the record that holds it, an integer only a record without a string id
+/// (the one id rule: a record with a string id is never reached by its key).
 bool IsRecordNamed(const RecordId& requested, const Record& stored) {
-  return requested.id.empty() || requested.id == stored.id;
+  return requested.id == stored.id;
+}
+
+/// The `where` filter of a request, as the JSON text the library parses
+/// (docs/filters.md); empty when absent. The library names a bad node
+/// "where.<path>"; the request field has the same name.
+Result<std::string> OptionalWhere(const JsonObject& root) {
+  std::optional<JsonValue> where = root.Optional("where");
+  if (!where || where->IsNull()) return std::string();
+  QS_RETURN_IF_ERROR(where->AsObject().status());
+  return where->Minified();
+}
+
+/// A finite number (float32 range), for max_distance.
+Result<float> AsFiniteFloat(const JsonValue& value) {
+  double number = 0;
+  if (value.element().get(number) != simdjson::SUCCESS || !std::isfinite(number) ||
+      std::abs(number) > std::numeric_limits<float>::max()) {
+    return Status::InvalidArgument(value.Name() + ": expected a finite number");
+  }
+  return static_cast<float>(number);
+}
+
+JsonOut PlanJson(const SearchPlan& plan) {
+  return JsonOut{{"strategy", SearchPlan::StrategyName(plan.strategy)},
+                 {"matching", plan.matching},
+                 {"total", plan.total},
+                 {"expansion", plan.expansion},
+                 {"rerank_candidates", plan.rerank_candidates},
+                 {"plan_ms", plan.plan_ms}};
 }
 
 JsonOut RecordJson(const Record& record, const Include& include) {
@@ -298,14 +332,63 @@ Result<Reply> UpsertRecords(Service& service, const httplib::Request& request) {
   return Reply::Json({{"upserted", records.size()}});
 }
 
+/// A page of the records that match `where` (all without it), in key order:
+/// {"records": [...], "next_cursor": "..." or null}.
+Result<Reply> ScanRecords(Collection& collection, const JsonObject& root, const Include& include) {
+  ScanOptions options;
+  QS_ASSIGN_OR_RETURN(options.filter, OptionalWhere(root));
+  if (std::optional<JsonValue> limit = root.Optional("limit")) {
+    QS_ASSIGN_OR_RETURN(options.limit, limit->AsUint(1, kMaxBatchSize));
+  }
+  if (std::optional<JsonValue> offset = root.Optional("offset")) {
+    QS_ASSIGN_OR_RETURN(options.offset, offset->AsUint(0, std::uint64_t{1} << 62));
+  }
+  QS_ASSIGN_OR_RETURN(options.cursor, OptionalString(root, "cursor"));
+  options.include_text = include.text;
+  options.include_metadata = include.metadata;
+  options.include_embedding = include.embedding;
+  QS_ASSIGN_OR_RETURN(ScanPage page, collection.Scan(options));
+  JsonOut records = JsonOut::array();
+  for (const Record& record : page.records) records.push_back(RecordJson(record, include));
+  return Reply::Json(
+      {{"records", std::move(records)},
+       {"next_cursor", page.next_cursor.empty() ? JsonOut(nullptr) : JsonOut(page.next_cursor)}});
+}
+
+Result<Reply> ListRecords(Service& service, const httplib::Request& request) {
+  QS_ASSIGN_OR_RETURN(std::shared_ptr<Collection> collection, PathCollection(service, request));
+  ScanOptions options;
+  options.include_text = options.include_metadata = true;
+  if (request.has_param("limit")) {
+    const std::string text = request.get_param_value("limit");
+    std::size_t limit = 0;
+    auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), limit);
+    if (error != std::errc() || end != text.data() + text.size() || limit == 0 ||
+        limit > kMaxBatchSize) {
+      return Status::InvalidArgument("limit: '" + text + "'; expected 1.." +
+                                     std::to_string(kMaxBatchSize));
+    }
+    options.limit = limit;
+  }
+  if (request.has_param("cursor")) options.cursor = request.get_param_value("cursor");
+  QS_ASSIGN_OR_RETURN(ScanPage page, collection->Scan(options));
+  JsonOut records = JsonOut::array();
+  const Include include{.text = true, .metadata = true};
+  for (const Record& record : page.records) records.push_back(RecordJson(record, include));
+  return Reply::Json(
+      {{"records", std::move(records)},
+       {"next_cursor", page.next_cursor.empty() ? JsonOut(nullptr) : JsonOut(page.next_cursor)}});
+}
+
 Result<Reply> GetRecords(Service& service, const httplib::Request& request) {
   QS_ASSIGN_OR_RETURN(std::shared_ptr<Collection> collection, PathCollection(service, request));
   QS_ASSIGN_OR_RETURN(std::unique_ptr<JsonBody> body, JsonBody::Parse(request.body));
   QS_ASSIGN_OR_RETURN(JsonObject root, body->RootObject());
-  QS_RETURN_IF_ERROR(root.OnlyFields({"ids", "include"}));
-  QS_ASSIGN_OR_RETURN(std::vector<RecordId> ids, ParseIds(root));
+  QS_RETURN_IF_ERROR(root.OnlyFields({"ids", "include", "where", "limit", "offset", "cursor"}));
   QS_ASSIGN_OR_RETURN(Include include, ParseInclude(root, Include{.text = true, .metadata = true},
                                                     {"text", "metadata", "embedding"}));
+  if (!root.Optional("ids")) return ScanRecords(*collection, root, include);
+  QS_ASSIGN_OR_RETURN(std::vector<RecordId> ids, ParseIds(root));
 
   QS_ASSIGN_OR_RETURN(std::vector<std::optional<Record>> stored, collection->Get(KeysOf(ids)));
   JsonOut found = JsonOut::array();
@@ -324,28 +407,25 @@ Result<Reply> DeleteRecords(Service& service, const httplib::Request& request) {
   QS_ASSIGN_OR_RETURN(std::shared_ptr<Collection> collection, PathCollection(service, request));
   QS_ASSIGN_OR_RETURN(std::unique_ptr<JsonBody> body, JsonBody::Parse(request.body));
   QS_ASSIGN_OR_RETURN(JsonObject root, body->RootObject());
-  QS_RETURN_IF_ERROR(root.OnlyFields({"ids"}));
+  QS_RETURN_IF_ERROR(root.OnlyFields({"ids", "where"}));
+  const bool by_filter = root.Optional("where").has_value();
+  if (by_filter == root.Optional("ids").has_value()) {
+    return Status::InvalidArgument("give exactly one of 'ids' or 'where'");
+  }
+  if (by_filter) {
+    QS_ASSIGN_OR_RETURN(std::string where, OptionalWhere(root));
+    if (where.empty()) return Status::InvalidArgument("where: expected a filter object");
+    QS_ASSIGN_OR_RETURN(const std::size_t deleted, collection->DeleteWhere(where));
+    return Reply::Json({{"deleted", deleted}});
+  }
   QS_ASSIGN_OR_RETURN(std::vector<RecordId> ids, ParseIds(root));
 
-  // Integer ids are deleted as given. A string id's key is deleted only if it
-  // holds that string id (see IsRecordNamed).
+  // An id deletes only the record it names (see IsRecordNamed): a string id
+  // the record that holds it, an integer a record without a string id.
   std::vector<Key> keys;
-  std::vector<RecordId> string_ids;
-  for (RecordId& id : ids) {
-    if (id.id.empty()) {
-      keys.push_back(id.key);
-    } else {
-      string_ids.push_back(std::move(id));
-    }
-  }
-  if (!string_ids.empty()) {
-    QS_ASSIGN_OR_RETURN(std::vector<std::optional<Record>> stored,
-                        collection->Get(KeysOf(string_ids)));
-    for (std::size_t i = 0; i < string_ids.size(); ++i) {
-      if (stored[i].has_value() && IsRecordNamed(string_ids[i], *stored[i])) {
-        keys.push_back(string_ids[i].key);
-      }
-    }
+  QS_ASSIGN_OR_RETURN(std::vector<std::optional<Record>> stored, collection->Get(KeysOf(ids)));
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    if (stored[i].has_value() && IsRecordNamed(ids[i], *stored[i])) keys.push_back(ids[i].key);
   }
   std::size_t deleted = 0;
   if (!keys.empty()) {
@@ -360,13 +440,39 @@ Result<Reply> CountRecords(Service& service, const httplib::Request& request) {
   return Reply::Json({{"count", count}});
 }
 
+Result<Reply> CountWhere(Service& service, const httplib::Request& request) {
+  QS_ASSIGN_OR_RETURN(std::shared_ptr<Collection> collection, PathCollection(service, request));
+  QS_ASSIGN_OR_RETURN(std::unique_ptr<JsonBody> body, JsonBody::Parse(request.body));
+  QS_ASSIGN_OR_RETURN(JsonObject root, body->RootObject());
+  QS_RETURN_IF_ERROR(root.OnlyFields({"where"}));
+  QS_ASSIGN_OR_RETURN(std::string where, OptionalWhere(root));
+  QS_ASSIGN_OR_RETURN(const std::uint64_t count, collection->Count(where));
+  return Reply::Json({{"count", count}});
+}
+
 Result<Reply> Query(Service& service, const httplib::Request& request) {
   QS_ASSIGN_OR_RETURN(std::shared_ptr<Collection> collection, PathCollection(service, request));
   QS_ASSIGN_OR_RETURN(std::unique_ptr<JsonBody> body, JsonBody::Parse(request.body));
   QS_ASSIGN_OR_RETURN(JsonObject root, body->RootObject());
-  QS_RETURN_IF_ERROR(root.OnlyFields({"vector", "vectors", "k", "expansion_search", "include"}));
+  QS_RETURN_IF_ERROR(
+      root.OnlyFields({"vector", "vectors", "k", "expansion_search", "include", "where",
+                       "max_distance", "rerank", "rerank_oversample", "explain"}));
 
   SearchOptions options;
+  QS_ASSIGN_OR_RETURN(options.filter, OptionalWhere(root));
+  if (std::optional<JsonValue> max_distance = root.Optional("max_distance")) {
+    QS_ASSIGN_OR_RETURN(options.max_distance, AsFiniteFloat(*max_distance));
+  }
+  if (std::optional<JsonValue> rerank = root.Optional("rerank")) {
+    QS_ASSIGN_OR_RETURN(options.rerank, rerank->AsBool());
+  }
+  if (std::optional<JsonValue> oversample = root.Optional("rerank_oversample")) {
+    QS_ASSIGN_OR_RETURN(options.rerank_oversample, oversample->AsUint(1, 100));
+  }
+  bool explain = false;
+  if (std::optional<JsonValue> value = root.Optional("explain")) {
+    QS_ASSIGN_OR_RETURN(explain, value->AsBool());
+  }
   if (std::optional<JsonValue> k = root.Optional("k")) {
     QS_ASSIGN_OR_RETURN(options.k, k->AsUint(1, kMaxSearchK));
   }
@@ -401,6 +507,10 @@ Result<Reply> Query(Service& service, const httplib::Request& request) {
   options.include_text = include.text;
   options.include_metadata = include.metadata;
   options.include_id = true;
+  std::optional<SearchPlan> plan;
+  if (explain) {
+    QS_ASSIGN_OR_RETURN(plan, collection->Explain(options));
+  }
   QS_ASSIGN_OR_RETURN(
       std::vector<std::vector<Match>> results,
       SearchWithinBudget(service, *collection, queries.data(), num_queries, options));
@@ -437,7 +547,9 @@ Result<Reply> Query(Service& service, const httplib::Request& request) {
     }
     response_results.push_back(std::move(list));
   }
-  return Reply::Json({{"results", std::move(response_results)}});
+  JsonOut response = {{"results", std::move(response_results)}};
+  if (plan) response["plan"] = PlanJson(*plan);
+  return Reply::Json(std::move(response));
 }
 
 }  // namespace
@@ -457,6 +569,8 @@ std::vector<Route> NativeRoutes(Service& service) {
                         {"POST", "/v2/collections/{name}/records/get", GetRecords, kJson},
                         {"POST", "/v2/collections/{name}/records/delete", DeleteRecords, kJson},
                         {"GET", "/v2/collections/{name}/records/count", CountRecords},
+                        {"POST", "/v2/collections/{name}/records/count", CountWhere, kJson},
+                        {"GET", "/v2/collections/{name}/records", ListRecords},
                         {"POST", "/v2/collections/{name}/query", Query, kJson},
                         {"POST", "/v2/checkpoint", CheckpointStore},
                     });

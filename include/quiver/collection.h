@@ -47,6 +47,8 @@ struct CollectionStats {
   /// kernels (f32 collections on x86-64 with AVX2+FMA), else the NumKong kernel USearch
   /// dispatched to, e.g. "skylake", "icelake", "haswell", "serial".
   std::string simd_kernel;
+  /// Metadata fields with an index (CreateFieldIndex), sorted.
+  std::vector<std::string> indexed_fields;
   /// Non-empty when the collection is latched read-only after a failed write of its files.
   std::string fatal_error;
 };
@@ -132,6 +134,38 @@ class Collection {
 
   /// Number of live records (from SQLite).
   virtual Result<std::uint64_t> Count() = 0;
+
+  // --- Filters (docs/filters.md) ----------------------------------------------
+  // `filter` is the JSON text of a `where` object (SearchOptions::filter); a
+  // bad one is InvalidArgument naming the bad node, and nothing is written.
+
+  /// Number of records that match `filter` (an index count when the filter's
+  /// fields are indexed, else one pass over the records).
+  virtual Result<std::uint64_t> Count(const std::string& filter) = 0;
+
+  /// A page of the records that match, in key order (the key column's int64
+  /// order: keys >= 2^63 come first). InvalidArgument for limit outside
+  /// 1..kMaxBatchSize or a cursor this collection did not hand out.
+  virtual Result<ScanPage> Scan(const ScanOptions& options) = 0;
+
+  /// Deletes every record that matches `filter`, atomically (one SQLite
+  /// transaction, change-logged like Delete). Returns how many; 0 when none
+  /// match. An empty filter is InvalidArgument (use "{}" to mean every record).
+  virtual Result<std::size_t> DeleteWhere(const std::string& filter) = 0;
+
+  /// The plan Search would choose now for `options` (filter, k, expansion,
+  /// rerank), without searching. Evaluates the filter once.
+  virtual Result<SearchPlan> Explain(const SearchOptions& options) = 0;
+
+  /// Indexes a metadata field (a dotted path, as in filters; not "id"/"key",
+  /// which are always indexed) with an SQLite expression index, so that
+  /// filters on it are index lookups instead of a pass over the records.
+  /// Idempotent. Cost: one pass over the records; writes wait meanwhile.
+  virtual Status CreateFieldIndex(const std::string& field) = 0;
+  /// Drops a field's index; NotFound when it has none.
+  virtual Status DropFieldIndex(const std::string& field) = 0;
+  /// The indexed fields, sorted.
+  virtual Result<std::vector<std::string>> FieldIndexes() = 0;
 
   virtual Result<CollectionStats> Stats() = 0;
 

@@ -7,7 +7,9 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace quiver {
@@ -30,8 +32,11 @@ struct Record {
   Key key = 0;
   /// Optional external string id (Chroma-style); empty = none. Stored and
   /// returned as is. Upsert fails with InvalidArgument if another key holds the
-  /// same id, or if this key already holds a different non-empty id (so a
-  /// hash collision between two string ids can never overwrite a record).
+  /// same id, if this key already holds a different non-empty id (so a hash
+  /// collision between two string ids can never overwrite a record), or if
+  /// this id is empty and the key holds a record with a string id (a record
+  /// named by its id is replaced only under that id). Faces that name records
+  /// by string id use the key KeyForStringId(id).
   std::string id;
   /// Free text stored beside the embedding (the chunk an embedding was made from). May be empty.
   std::string text;
@@ -40,6 +45,18 @@ struct Record {
   std::string metadata;
   /// float32 components; size must equal the collection's dimensions; all finite.
   std::vector<float> embedding;
+};
+
+/// How a search finds its candidates (see SearchPlan and docs/filters.md).
+enum class SearchStrategy : std::uint8_t {
+  /// Let the query planner choose (the default).
+  kAuto = 0,
+  /// Plain HNSW search; what kAuto picks without a filter.
+  kHnsw = 1,
+  /// HNSW search that ranks only matching records, with a raised expansion.
+  kFilteredHnsw = 2,
+  /// Brute-force distances to every matching record (recall 1.0).
+  kExact = 3,
 };
 
 /// What a search returns besides key and distance.
@@ -57,7 +74,86 @@ struct SearchOptions {
   /// never stored a string id (every Match::id is then empty without a
   /// lookup); otherwise one point lookup per match, like include_text.
   bool include_id = true;
+  /// Only records that match this filter: the JSON text of a `where` object
+  /// over metadata, id and key (docs/filters.md; e.g. R"({"color": "red"})",
+  /// R"({"price": {"$lt": 10}})"). Empty = every record. A bad filter is
+  /// InvalidArgument naming the bad node ("where.$and[1].price.$gt: ...").
+  /// The query planner picks, per call, an exact scan of the matching records
+  /// (few match: recall 1.0) or a filtered HNSW search whose expansion rises as
+  /// the matching fraction falls (Collection::Explain shows the choice); either
+  /// way a search returns min(k, matching records) matches, up to recall.
+  std::string filter;
+  /// Drop matches whose distance is above this, in Match::distance's units
+  /// (lower is closer). Default +infinity: no limit. NaN is InvalidArgument.
+  float max_distance = std::numeric_limits<float>::infinity();
+  /// Exact re-rank: take k * rerank_oversample candidates from the index and
+  /// re-score them with the float32 embeddings kept in SQLite, so that
+  /// quantized collections (f16, bf16, i8) return float32-exact distances and
+  /// ranking. Costs one embedding read per candidate. Default off.
+  bool rerank = false;
+  /// Candidates per wanted match when rerank is on; 1..100. Default 4.
+  std::size_t rerank_oversample = 4;
+  /// Overrides the planner's choice for a filtered search (benchmarks,
+  /// tests): kExact or kFilteredHnsw. A filtered HNSW search that comes back
+  /// short still falls back to exact. kHnsw with a filter is InvalidArgument.
+  SearchStrategy strategy = SearchStrategy::kAuto;
 };
+
+/// How a search is executed: what Collection::Explain returns and
+/// `quiver search --explain` prints.
+struct SearchPlan {
+  using Strategy = SearchStrategy;
+  /// kHnsw, kFilteredHnsw or kExact (never kAuto).
+  Strategy strategy = Strategy::kHnsw;
+  /// Records that match the filter (all records without one).
+  std::uint64_t matching = 0;
+  /// Records in the collection.
+  std::uint64_t total = 0;
+  /// HNSW expansion used (0 for kExact).
+  std::size_t expansion = 0;
+  /// Candidates re-ranked per query with float32 embeddings (0 = no re-rank).
+  std::size_t rerank_candidates = 0;
+  /// Milliseconds spent planning (evaluating the filter in SQLite).
+  double plan_ms = 0;
+  /// "hnsw", "filtered-hnsw" or "exact".
+  static const char* StrategyName(Strategy strategy);
+  /// One line, e.g. "filtered-hnsw: 6000 of 60000 records match (10%), expansion 160".
+  std::string ToString() const;
+};
+
+/// What Collection::Scan reads: a page of the records that match a filter,
+/// in key order.
+struct ScanOptions {
+  /// Filter as in SearchOptions::filter; empty = every record.
+  std::string filter;
+  /// Records per page, 1..kMaxBatchSize. Default 100.
+  std::size_t limit = 100;
+  /// Matching records to skip first (after the cursor, if any). Chroma-style
+  /// paging; a cursor is cheaper for deep pages (O(log n) instead of O(offset)).
+  std::size_t offset = 0;
+  /// ScanPage::next_cursor of the previous page; empty = from the start.
+  std::string cursor;
+  bool include_text = true;
+  bool include_metadata = true;
+  bool include_embedding = false;
+};
+
+/// One page of Collection::Scan.
+struct ScanPage {
+  std::vector<Record> records;
+  /// Pass as ScanOptions::cursor for the next page; empty when this page is
+  /// the last. Stable under concurrent writes: a page starts after the last
+  /// key of the previous one (records inserted behind the cursor are not seen).
+  std::string next_cursor;
+};
+
+/// The key of a string id, the rule every face uses (library, CLI, HTTP):
+/// FNV-1a-64 of the id's UTF-8 bytes with the top bit cleared, so string ids
+/// map to keys below 2^63 without a lookup table and any client can compute
+/// it. FNV-1a-64: h = 0xcbf29ce484222325; for each byte b:
+/// h = (h ^ b) * 0x100000001b3 (mod 2^64). Two ids with the same key cannot
+/// overwrite each other: Upsert rejects a record whose key holds another id.
+Key KeyForStringId(std::string_view id);
 
 /// One search result.
 struct Match {

@@ -84,19 +84,9 @@ auto WithoutGil(Call&& call) -> decltype(call()) {
   return call();
 }
 
-// The key of a string id: FNV-1a-64 of its UTF-8 bytes with the top bit
-// cleared. The same documented mapping as the HTTP API (server/record_id.h),
-// so that a record written through either face has the same key.
-Key KeyForStringId(std::string_view id) {
-  constexpr std::uint64_t kOffsetBasis = 0xcbf29ce484222325ULL;
-  constexpr std::uint64_t kPrime = 0x100000001b3ULL;
-  std::uint64_t hash = kOffsetBasis;
-  for (const char c : id) {
-    hash ^= static_cast<unsigned char>(c);
-    hash *= kPrime;
-  }
-  return hash & kMaxIntegerId;
-}
+// The key of a string id is the library's one rule (quiver::KeyForStringId,
+// include/quiver/record.h), shared with the CLI and HTTP faces.
+using ::quiver::KeyForStringId;
 
 // A checked view of a 2-D C-contiguous float32 array.
 struct MatrixView {

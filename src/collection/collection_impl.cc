@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <limits>
 #include <unordered_set>
 
 #include "util/crash_point.h"
@@ -480,32 +481,44 @@ Result<std::vector<std::vector<Match>>> CollectionImpl::Search(const float* quer
     return Status::InvalidArgument("expansion_search: " + std::to_string(options.expansion_search) +
                                    "; expected 0.." + std::to_string(kMaxExpansionSearch));
   }
+  if (!options.filter.empty() || options.rerank || options.strategy != SearchStrategy::kAuto ||
+      options.max_distance != std::numeric_limits<float>::infinity()) {
+    return SearchPlanned(queries, num_queries, options);
+  }
   const std::size_t dims = dimensions_;
   std::vector<std::vector<Match>> results(num_queries);
-  std::vector<bool> found;
   const auto index = this->index();
   for (std::size_t q = 0; q < num_queries; ++q) {
     QUIVER_RETURN_IF_ERROR(
         index->Search(queries + q * dims, options.k, options.expansion_search, &results[q]));
-    if (!options.include_text && !options.include_metadata) {
-      if (!options.include_id) continue;
-      // Asked after the index search: a string id written before a match was
-      // indexed is seen here (see string_ids_).
-      QUIVER_ASSIGN_OR_RETURN(bool named, MayHaveStringIds());
-      if (!named) continue;
-    }
-    QUIVER_RETURN_IF_ERROR(context_.db->FillMatches(entry_.id, &results[q], options.include_text,
+  }
+  QUIVER_RETURN_IF_ERROR(FillResults(options, &results));
+  return results;
+}
+
+Status CollectionImpl::FillResults(const SearchOptions& options,
+                                   std::vector<std::vector<Match>>* results) {
+  if (!options.include_text && !options.include_metadata) {
+    if (!options.include_id) return Status::Ok();
+    // Asked after the index search: a string id written before a match was
+    // indexed is seen here (see string_ids_).
+    QUIVER_ASSIGN_OR_RETURN(bool named, MayHaveStringIds());
+    if (!named) return Status::Ok();
+  }
+  std::vector<bool> found;
+  for (std::vector<Match>& matches : *results) {
+    QUIVER_RETURN_IF_ERROR(context_.db->FillMatches(entry_.id, &matches, options.include_text,
                                                     options.include_metadata, &found));
     // A record deleted between the index search and the lookup is dropped.
     std::size_t kept = 0;
-    for (std::size_t i = 0; i < results[q].size(); ++i) {
+    for (std::size_t i = 0; i < matches.size(); ++i) {
       if (!found[i]) continue;
-      if (kept != i) results[q][kept] = std::move(results[q][i]);
+      if (kept != i) matches[kept] = std::move(matches[i]);
       ++kept;
     }
-    results[q].resize(kept);
+    matches.resize(kept);
   }
-  return results;
+  return Status::Ok();
 }
 
 Result<std::vector<std::vector<Match>>> CollectionImpl::SearchExact(const float* queries,
@@ -545,6 +558,7 @@ Result<CollectionStats> CollectionImpl::Stats() {
     stats.checkpoint_applied_seq = entry_.manifest.applied_seq;
     stats.checkpoint_bytes = entry_.manifest.file_bytes;
   }
+  QUIVER_ASSIGN_OR_RETURN(stats.indexed_fields, context_.db->ListFieldIndexes(entry_.id));
   stats.last_checkpoint_ms = last_checkpoint_ms_;
   stats.simd_kernel = index->simd_kernel();
   stats.index_mapped = index->is_view();

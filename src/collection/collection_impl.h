@@ -75,6 +75,13 @@ class CollectionImpl final : public Collection {
   Result<std::vector<std::vector<Match>>> SearchExact(const float* queries, std::size_t num_queries,
                                                       std::size_t k) override;
   Result<std::uint64_t> Count() override;
+  Result<std::uint64_t> Count(const std::string& filter) override;
+  Result<ScanPage> Scan(const ScanOptions& options) override;
+  Result<std::size_t> DeleteWhere(const std::string& filter) override;
+  Result<SearchPlan> Explain(const SearchOptions& options) override;
+  Status CreateFieldIndex(const std::string& field) override;
+  Status DropFieldIndex(const std::string& field) override;
+  Result<std::vector<std::string>> FieldIndexes() override;
   Result<CollectionStats> Stats() override;
   Status Checkpoint() override;
   Status Rebuild(const RebuildOptions& options) override;
@@ -101,6 +108,25 @@ class CollectionImpl final : public Collection {
       const CollectionConfig& config, std::uint64_t* snapshot_seq,
       const std::function<void(std::uint64_t, std::uint64_t)>& progress);
   Status ReplayChangeLog(RecoveryReport* report);
+
+  // --- The query planner (query_planner.cc) ---------------------------------
+  /// A plan and what executing it needs: the matching keys (sorted) when a
+  /// filter restricts the search.
+  struct PlannedSearch {
+    SearchPlan plan;
+    bool filtered = false;
+    std::vector<Key> keys;
+  };
+  /// Evaluates the filter of `options` and chooses a strategy (see
+  /// query_planner.cc for the cost model).
+  Result<PlannedSearch> PlanSearch(const SearchOptions& options, const index::HnswIndex& index);
+  /// Search with a filter, a distance bound or re-ranking.
+  Result<std::vector<std::vector<Match>>> SearchPlanned(const float* queries,
+                                                        std::size_t num_queries,
+                                                        const SearchOptions& options);
+  /// Looks up id/text/metadata of each query's matches as `options` asks,
+  /// dropping matches whose record was deleted since the index search.
+  Status FillResults(const SearchOptions& options, std::vector<std::vector<Match>>* results);
 
   /// OK if the collection can serve reads (`write` = false) or writes.
   Status CheckUsable(bool write) const;

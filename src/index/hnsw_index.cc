@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <cstring>
 #include <mutex>
 #include <semaphore>
@@ -600,6 +601,108 @@ std::string HnswIndex::simd_kernel() const {
   if (const F32Kernels* own = OwnKernels(impl_->config)) return own->isa;
   std::shared_lock<std::shared_mutex> lock(impl_->mu);
   return impl_->index.metric().isa_name();
+}
+
+// --- Filtered search and scoring (the query planner's tools) -------------------
+
+Status HnswIndex::FilteredSearch(const float* query, std::size_t k, std::size_t expansion,
+                                 const std::function<bool(Key)>& allow,
+                                 std::vector<Match>* out) const {
+  const Impl& impl = *impl_;
+  std::shared_lock<std::shared_mutex> lock(impl.mu);
+  // USearch ranks max(ef, wanted) candidates: asking for `expansion` results
+  // and keeping the first k is a search at that ef, without touching the
+  // index-wide ef (which would need the exclusive lock).
+  const std::size_t wanted =
+      std::max({k, expansion == 0 ? impl.index.expansion_search() : expansion, std::size_t{1}});
+  impl.search_slots.acquire();
+  struct Release {
+    const Impl& impl;
+    ~Release() { impl.search_slots.release(); }
+  } release{impl};
+  out->clear();
+  try {
+    auto predicate = [&allow](Key key) noexcept { return allow(key); };
+    auto result = impl.index.filtered_search(query, wanted, predicate);
+    if (!result) return Consume(result, "filtered search");
+    const std::size_t found = std::min(result.size(), k);
+    std::vector<Key> keys(result.size());
+    std::vector<float> distances(result.size());
+    result.dump_to(keys.data(), distances.data());
+    out->resize(found);
+    for (std::size_t i = 0; i < found; ++i) {
+      (*out)[i].key = keys[i];
+      (*out)[i].distance = distances[i];
+    }
+  } catch (const std::exception& e) {
+    return Status::Internal(std::string("filtered search: ") + e.what());
+  }
+  return Status::Ok();
+}
+
+Status HnswIndex::ScoreKeys(const float* query, const Key* keys, std::size_t n,
+                            std::vector<Match>* out) const {
+  const Impl& impl = *impl_;
+  std::shared_lock<std::shared_mutex> lock(impl.mu);
+  impl.search_slots.acquire();
+  struct Release {
+    const Impl& impl;
+    ~Release() { impl.search_slots.release(); }
+  } release{impl};
+  try {
+    if (impl.config.scalar == ScalarKind::kF32) {
+      for (std::size_t i = 0; i < n; ++i) {
+        auto distance = impl.index.distance_between(keys[i], query);
+        if (distance.count == 0) continue;  // not in the index (deleted meanwhile)
+        out->push_back(Match{keys[i], {}, distance.min, {}, {}});
+      }
+    } else {
+      // USearch 2.26's distance_between casts the query with the index's
+      // "to" cast (index scalar -> f32), which overruns its buffer for
+      // f16/bf16/i8 indexes: decode each stored vector instead and score it
+      // in float32 (approximate like the index's own distances).
+      std::vector<float> stored(impl.config.dimensions);
+      for (std::size_t i = 0; i < n; ++i) {
+        if (impl.index.get(keys[i], stored.data()) == 0) continue;
+        out->push_back(Match{keys[i],
+                             {},
+                             F32Distance(impl.config.metric, query, stored.data(), stored.size()),
+                             {},
+                             {}});
+      }
+    }
+  } catch (const std::exception& e) {
+    return Status::Internal(std::string("score keys: ") + e.what());
+  }
+  return Status::Ok();
+}
+
+float F32Distance(Metric metric, const float* a, const float* b, std::size_t dims) {
+  if (const F32Kernels* kernels = PreferredF32Kernels()) {
+    const F32DistanceFn fn = metric == Metric::kL2sq ? kernels->l2sq
+                             : metric == Metric::kIp ? kernels->ip
+                                                     : kernels->cos;
+    return fn(reinterpret_cast<std::size_t>(a), reinterpret_cast<std::size_t>(b), dims);
+  }
+  double dot = 0, aa = 0, bb = 0, l2 = 0;
+  for (std::size_t i = 0; i < dims; ++i) {
+    const double x = a[i], y = b[i];
+    dot += x * y;
+    aa += x * x;
+    bb += y * y;
+    l2 += (x - y) * (x - y);
+  }
+  switch (metric) {
+    case Metric::kL2sq:
+      return static_cast<float>(l2);
+    case Metric::kIp:
+      return static_cast<float>(1 - dot);
+    case Metric::kCos:
+      if (aa == 0 && bb == 0) return 0;
+      if (aa == 0 || bb == 0 || dot == 0) return 1;
+      return static_cast<float>(std::max(0.0, 1 - dot / std::sqrt(aa * bb)));
+  }
+  return 0;
 }
 
 std::string SimdCapabilities() {

@@ -39,6 +39,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -115,6 +116,23 @@ class HnswIndex {
   /// Exact nearest keys by brute force.
   Status SearchExact(const float* query, std::size_t k, std::vector<Match>* out) const;
 
+  /// Up to k nearest keys of one query among the keys `allow` accepts,
+  /// ascending distance. The walk continues through rejected nodes until it
+  /// has collected max(k, expansion) accepted candidates (or exhausted what
+  /// it can reach), so `expansion` also bounds how many accepted candidates
+  /// are ranked: raise it as the accepted fraction falls. Runs under the
+  /// shared lock whatever the expansion (it is passed as the wanted count,
+  /// not by changing the index's ef). `allow` is called from this thread,
+  /// once per visited node; it must be cheap and must not call back into the
+  /// index. expansion 0 = the index's current value.
+  Status FilteredSearch(const float* query, std::size_t k, std::size_t expansion,
+                        const std::function<bool(Key)>& allow, std::vector<Match>* out) const;
+  /// Distances from one query to the indexed vectors of `keys` (n of them),
+  /// in the index's metric and scalar kind, appended to `out` in input order;
+  /// keys not in the index are skipped. For exact search over few keys.
+  Status ScoreKeys(const float* query, const Key* keys, std::size_t n,
+                   std::vector<Match>* out) const;
+
   /// Writes the checkpoint (payload, then footer) to `file`, which the caller
   /// opened (normally on a ".tmp" name) and then syncs, closes and renames.
   Result<CheckpointInfo> SaveCheckpoint(WritableFile* file,
@@ -147,6 +165,12 @@ class HnswIndex {
   explicit HnswIndex(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
+
+/// The distance between two float32 vectors of `dims` elements in `metric`,
+/// with the conventions of the index (see f32_distance.h): Quiver's float32
+/// kernels where the CPU has them, else a float64 reference loop. For
+/// re-ranking with the float32 embeddings kept in SQLite. Reentrant.
+float F32Distance(Metric metric, const float* a, const float* b, std::size_t dims);
 
 /// Capabilities NumKong found on this CPU, e.g. "serial haswell skylake".
 std::string SimdCapabilities();

@@ -4,11 +4,13 @@
 
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <bit>
 #include <cstring>
 #include <unordered_map>
 #include <unordered_set>
 
+#include "util/crash_point.h"
 #include "util/status_macros.h"
 
 namespace quiver::storage {
@@ -52,17 +54,39 @@ Status SqliteStatus(sqlite3* db, int rc, std::string_view what) {
 /// so that the connection's cache can reuse it.
 class Stmt {
  public:
-  Stmt(sqlite3* db, sqlite3_stmt* stmt) : db_(db), stmt_(stmt) {}
+  /// `owned`: finalize instead of reset when destroyed (a statement that is
+  /// not in the connection's cache).
+  Stmt(sqlite3* db, sqlite3_stmt* stmt, bool owned = false) : db_(db), stmt_(stmt), owned_(owned) {}
   ~Stmt() {
-    if (stmt_) {
+    if (stmt_ && owned_) {
+      sqlite3_finalize(stmt_);
+    } else if (stmt_) {
       sqlite3_reset(stmt_);
       sqlite3_clear_bindings(stmt_);
     }
   }
-  Stmt(Stmt&& other) noexcept : db_(other.db_), stmt_(other.stmt_) { other.stmt_ = nullptr; }
+  Stmt(Stmt&& other) noexcept : db_(other.db_), stmt_(other.stmt_), owned_(other.owned_) {
+    other.stmt_ = nullptr;
+  }
   Stmt(const Stmt&) = delete;
 
   void BindInt(int i, std::int64_t v) { sqlite3_bind_int64(stmt_, i, v); }
+  void BindDouble(int i, double v) { sqlite3_bind_double(stmt_, i, v); }
+  /// Binds a compiled filter's parameters to ?first, ?first+1, ...; returns
+  /// the index of the next parameter.
+  int BindParams(int first, const std::vector<SqlParam>& params) {
+    for (const SqlParam& p : params) {
+      if (const auto* i = std::get_if<std::int64_t>(&p)) {
+        BindInt(first, *i);
+      } else if (const auto* d = std::get_if<double>(&p)) {
+        BindDouble(first, *d);
+      } else {
+        BindText(first, std::get<std::string>(p));
+      }
+      ++first;
+    }
+    return first;
+  }
   void BindText(int i, std::string_view v) {
     sqlite3_bind_text(stmt_, i, v.data(), static_cast<int>(v.size()), SQLITE_STATIC);
   }
@@ -105,6 +129,7 @@ class Stmt {
  private:
   sqlite3* db_;
   sqlite3_stmt* stmt_;
+  bool owned_ = false;
 };
 
 /// One SQLite connection with a cache of prepared statements. Used by one
@@ -128,6 +153,18 @@ class Database::Connection {
     if (rc != SQLITE_OK) return SqliteStatus(db_, rc, "prepare '" + sql + "'");
     cache_.emplace(sql, stmt);
     return Stmt(db_, stmt);
+  }
+
+  /// Prepares a statement outside the cache (finalized when the Stmt is
+  /// destroyed): for SQL that varies with each filter.
+  Result<Stmt> PrepareUncached(const std::string& sql) {
+    sqlite3_stmt* stmt = nullptr;
+    int rc = sqlite3_prepare_v2(db_, sql.c_str(), static_cast<int>(sql.size()), &stmt, nullptr);
+    if (rc != SQLITE_OK) {
+      sqlite3_finalize(stmt);
+      return SqliteStatus(db_, rc, "prepare '" + sql + "'");
+    }
+    return Stmt(db_, stmt, /*owned=*/true);
   }
 
   /// Runs one or more statements without results.
@@ -522,6 +559,19 @@ Result<WriteResult> Database::WriteRecords(std::int64_t id, std::uint32_t dimens
   for (std::size_t i = 0; i < records.size(); ++i) {
     const Record& r = records[i];
     const Key key = append ? next_key + i : r.key;
+    if (r.id.empty() && !append) {
+      // A record named by its key alone (an integer id) never replaces a
+      // record that has a string id: that one is named by its id.
+      id_of_key.Reset();
+      id_of_key.BindInt(1, ToSql(key));
+      QUIVER_ASSIGN_OR_RETURN(bool has, id_of_key.Step());
+      if (has && !id_of_key.IsNull(0)) {
+        return Status::InvalidArgument("records[" + std::to_string(i) + "].id: key " +
+                                       std::to_string(key) + " holds the record with id '" +
+                                       id_of_key.Text(0) +
+                                       "'; give that id to replace it, or delete it first");
+      }
+    }
     if (!r.id.empty()) {
       // An external id names exactly one key, and a key keeps its id: a string
       // id that hashes to an occupied key must not overwrite that record.
@@ -759,6 +809,195 @@ Result<std::vector<PendingChange>> Database::ChangesSince(std::int64_t id, std::
   }
   QUIVER_RETURN_IF_ERROR(txn.Commit());
   return out;
+}
+
+// --- Filtered reads and writes -------------------------------------------------
+
+Result<std::vector<Key>> Database::SelectKeys(std::int64_t id, const SqlFilter& where,
+                                              std::uint64_t limit) {
+  QUIVER_ASSIGN_OR_RETURN(auto reader, AcquireReader());
+  QUIVER_ASSIGN_OR_RETURN(
+      Stmt s, reader->PrepareUncached("SELECT key FROM " + RecordsTable(id) + " WHERE " +
+                                      where.expr + " ORDER BY key LIMIT ?"));
+  const int next = s.BindParams(1, where.params);
+  s.BindInt(next, limit > std::uint64_t{INT64_MAX} ? INT64_MAX : static_cast<std::int64_t>(limit));
+  std::vector<Key> keys;
+  while (true) {
+    QUIVER_ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) break;
+    keys.push_back(FromSql(s.Int(0)));
+  }
+  return keys;
+}
+
+Result<std::uint64_t> Database::CountWhere(std::int64_t id, const SqlFilter& where) {
+  QUIVER_ASSIGN_OR_RETURN(auto reader, AcquireReader());
+  QUIVER_ASSIGN_OR_RETURN(
+      Stmt s,
+      reader->PrepareUncached("SELECT count(*) FROM " + RecordsTable(id) + " WHERE " + where.expr));
+  s.BindParams(1, where.params);
+  QUIVER_ASSIGN_OR_RETURN(bool row, s.Step());
+  return row ? static_cast<std::uint64_t>(s.Int(0)) : 0;
+}
+
+Result<std::vector<Record>> Database::ScanRecords(std::int64_t id, const SqlFilter& where,
+                                                  const std::optional<std::int64_t>& after,
+                                                  std::uint64_t offset, std::uint64_t limit,
+                                                  bool with_text, bool with_metadata,
+                                                  bool with_embedding) {
+  QUIVER_ASSIGN_OR_RETURN(auto reader, AcquireReader());
+  std::string sql = std::string("SELECT key, id, ") + (with_text ? "text" : "''") + ", " +
+                    (with_metadata ? "metadata" : "''") + ", " +
+                    (with_embedding ? "embedding" : "NULL") + " FROM " + RecordsTable(id) +
+                    " WHERE " + where.expr + (after ? " AND key > ?" : "") +
+                    " ORDER BY key LIMIT ? OFFSET ?";
+  QUIVER_ASSIGN_OR_RETURN(Stmt s, reader->PrepareUncached(sql));
+  int next = s.BindParams(1, where.params);
+  if (after) s.BindInt(next++, *after);
+  auto clamp = [](std::uint64_t v) {
+    return v > std::uint64_t{INT64_MAX} ? INT64_MAX : static_cast<std::int64_t>(v);
+  };
+  s.BindInt(next++, clamp(limit));
+  s.BindInt(next, clamp(offset));
+  std::vector<Record> out;
+  while (true) {
+    QUIVER_ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) break;
+    Record r;
+    r.key = FromSql(s.Int(0));
+    r.id = s.Text(1);
+    r.text = s.Text(2);
+    r.metadata = s.Text(3);
+    if (with_embedding) {
+      const std::size_t floats = s.BlobBytes(4) / sizeof(float);
+      r.embedding.resize(floats);
+      if (floats > 0) std::memcpy(r.embedding.data(), s.Blob(4), floats * sizeof(float));
+    }
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+Result<WriteResult> Database::DeleteWhere(std::int64_t id, const SqlFilter& where,
+                                          std::vector<Key>* deleted) {
+  if (read_only_) return Status::NotSupported("the store is open read-only");
+  const std::string table = RecordsTable(id);
+  std::lock_guard<std::mutex> lock(writer_mu_);
+  Transaction txn(writer_.get());
+  QUIVER_RETURN_IF_ERROR(txn.Begin(true));
+  deleted->clear();
+  {
+    QUIVER_ASSIGN_OR_RETURN(
+        Stmt select, writer_->PrepareUncached("SELECT key FROM " + table + " WHERE " + where.expr));
+    select.BindParams(1, where.params);
+    while (true) {
+      QUIVER_ASSIGN_OR_RETURN(bool row, select.Step());
+      if (!row) break;
+      deleted->push_back(FromSql(select.Int(0)));
+    }
+  }
+  QUIVER_ASSIGN_OR_RETURN(Stmt del, writer_->Prepare("DELETE FROM " + table + " WHERE key=?"));
+  QUIVER_ASSIGN_OR_RETURN(
+      Stmt log, writer_->Prepare("INSERT INTO changes(collection_id, key, op) VALUES (?,?,?)"));
+  WriteResult result;
+  for (Key key : *deleted) {
+    del.Reset();
+    del.BindInt(1, ToSql(key));
+    QUIVER_RETURN_IF_ERROR(del.Run());
+    log.Reset();
+    log.BindInt(1, id);
+    log.BindInt(2, ToSql(key));
+    log.BindInt(3, kOpDelete);
+    QUIVER_RETURN_IF_ERROR(log.Run());
+    result.last_seq = FromSql(sqlite3_last_insert_rowid(writer_->db()));
+    ++result.changed;
+  }
+  // A crash here (or any failure above) rolls the whole delete back (I9).
+  QUIVER_RETURN_IF_ERROR(crash_point::MaybeCrash("delete_where.before_commit"));
+  QUIVER_RETURN_IF_ERROR(txn.Commit());
+  return result;
+}
+
+Result<std::vector<std::vector<float>>> Database::GetEmbeddings(std::int64_t id,
+                                                                std::uint32_t dimensions,
+                                                                const std::vector<Key>& keys) {
+  QUIVER_ASSIGN_OR_RETURN(auto reader, AcquireReader());
+  Transaction txn(reader.get());
+  QUIVER_RETURN_IF_ERROR(txn.Begin(false));
+  QUIVER_ASSIGN_OR_RETURN(
+      Stmt s, reader->Prepare("SELECT embedding FROM " + RecordsTable(id) + " WHERE key=?"));
+  std::vector<std::vector<float>> out(keys.size());
+  for (std::size_t i = 0; i < keys.size(); ++i) {
+    s.Reset();
+    s.BindInt(1, ToSql(keys[i]));
+    QUIVER_ASSIGN_OR_RETURN(bool row, s.Step());
+    if (row) QUIVER_RETURN_IF_ERROR(CopyEmbedding(s, 0, dimensions, keys[i], &out[i]));
+  }
+  QUIVER_RETURN_IF_ERROR(txn.Commit());
+  return out;
+}
+
+// --- Indexed metadata fields ------------------------------------------------------
+
+namespace {
+
+/// "records_<id>_field_<hex of the field name>": an SQL identifier whatever
+/// the field's bytes, and reversible (ListFieldIndexes decodes it).
+std::string FieldIndexName(std::int64_t id, const std::string& field) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string name = RecordsTable(id) + "_field_";
+  for (const char c : field) {
+    const auto u = static_cast<unsigned char>(c);
+    name += kHex[u >> 4];
+    name += kHex[u & 15];
+  }
+  return name;
+}
+
+}  // namespace
+
+Status Database::CreateFieldIndex(std::int64_t id, const std::string& field,
+                                  const std::vector<std::string>& segments) {
+  if (read_only_) return Status::NotSupported("the store is open read-only");
+  std::lock_guard<std::mutex> lock(writer_mu_);
+  // The expression must be spelled as filter_sql.cc spells it for SQLite to
+  // use the index.
+  return writer_->Exec("CREATE INDEX IF NOT EXISTS " + FieldIndexName(id, field) + " ON " +
+                       RecordsTable(id) + "(json_extract(metadata, " + JsonPathLiteral(segments) +
+                       "))");
+}
+
+Status Database::DropFieldIndex(std::int64_t id, const std::string& field) {
+  if (read_only_) return Status::NotSupported("the store is open read-only");
+  QUIVER_ASSIGN_OR_RETURN(std::vector<std::string> fields, ListFieldIndexes(id));
+  if (std::find(fields.begin(), fields.end(), field) == fields.end()) {
+    return Status::NotFound("field '" + field + "' has no index");
+  }
+  std::lock_guard<std::mutex> lock(writer_mu_);
+  return writer_->Exec("DROP INDEX IF EXISTS " + FieldIndexName(id, field));
+}
+
+Result<std::vector<std::string>> Database::ListFieldIndexes(std::int64_t id) {
+  QUIVER_ASSIGN_OR_RETURN(auto reader, AcquireReader());
+  QUIVER_ASSIGN_OR_RETURN(
+      Stmt s, reader->Prepare("SELECT name FROM sqlite_master WHERE type='index' AND tbl_name=?"));
+  const std::string table = RecordsTable(id);  // bound SQLITE_STATIC: must outlive the step
+  s.BindText(1, table);
+  const std::string prefix = table + "_field_";
+  std::vector<std::string> fields;
+  while (true) {
+    QUIVER_ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) break;
+    const std::string name = s.Text(0);
+    if (name.rfind(prefix, 0) != 0) continue;
+    std::string field;
+    for (std::size_t i = prefix.size(); i + 1 < name.size(); i += 2) {
+      field += static_cast<char>(std::stoi(name.substr(i, 2), nullptr, 16));
+    }
+    fields.push_back(std::move(field));
+  }
+  std::sort(fields.begin(), fields.end());
+  return fields;
 }
 
 Status Database::BackupTo(const std::string& dest_path) {

@@ -33,6 +33,7 @@
 #include "quiver/options.h"
 #include "quiver/record.h"
 #include "quiver/status.h"
+#include "storage/filter_sql.h"
 
 struct sqlite3;
 
@@ -145,6 +146,43 @@ class Database {
   /// seq seen (`*last_seq`, = after_seq if none), read in one snapshot.
   Result<std::vector<PendingChange>> ChangesSince(std::int64_t id, std::uint32_t dimensions,
                                                   std::uint64_t after_seq, std::uint64_t* last_seq);
+
+  // --- Filtered reads and writes (filter_sql.h) ---------------------------
+  /// Keys of the records that match `where`, in the key column's order (keys
+  /// as int64: those >= 2^63 first), at most `limit` of them, in one snapshot.
+  Result<std::vector<Key>> SelectKeys(std::int64_t id, const SqlFilter& where,
+                                      std::uint64_t limit = ~std::uint64_t{0});
+  /// Number of records that match `where`.
+  Result<std::uint64_t> CountWhere(std::int64_t id, const SqlFilter& where);
+  /// A page of the records that match `where`, ordered by the key column
+  /// (int64 order), starting after the int64 key `*after` when given, skipping
+  /// `offset` matches, at most `limit` records. Text, metadata and embedding
+  /// are filled only when asked for.
+  Result<std::vector<Record>> ScanRecords(std::int64_t id, const SqlFilter& where,
+                                          const std::optional<std::int64_t>& after,
+                                          std::uint64_t offset, std::uint64_t limit, bool with_text,
+                                          bool with_metadata, bool with_embedding);
+  /// Deletes every record that matches `where` in one transaction, appending
+  /// a change for each; `*deleted` = their keys. All or nothing.
+  Result<WriteResult> DeleteWhere(std::int64_t id, const SqlFilter& where,
+                                  std::vector<Key>* deleted);
+  /// The float32 embeddings of `keys` (entry i = keys[i]'s, or empty when the
+  /// record does not exist), in one snapshot. Corruption for a stored blob of
+  /// the wrong size.
+  Result<std::vector<std::vector<float>>> GetEmbeddings(std::int64_t id, std::uint32_t dimensions,
+                                                        const std::vector<Key>& keys);
+
+  // --- Indexed metadata fields ----------------------------------------------
+  /// Creates an SQLite expression index on json_extract(metadata, <path>) of
+  /// the collection's records, named after the field (hex-encoded), so that
+  /// filters on it are index lookups. Idempotent. Cost: one pass over the
+  /// records, inside one write transaction.
+  Status CreateFieldIndex(std::int64_t id, const std::string& field,
+                          const std::vector<std::string>& segments);
+  /// Drops the index of `field`; NotFound if there is none.
+  Status DropFieldIndex(std::int64_t id, const std::string& field);
+  /// The fields that have an index, sorted.
+  Result<std::vector<std::string>> ListFieldIndexes(std::int64_t id);
 
   /// Copies the whole database into a new file at `dest_path` with SQLite's
   /// online backup API (a consistent snapshot; writers are not blocked for

@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "quiver/record.h"
 #include "test_files.h"
 
 namespace quiver::cli {
@@ -209,11 +210,12 @@ TEST_F(CliTest, GetPrintsRecordsAsJsonLines) {
   QuiverOk(
       {"import", "--collection", "docs", "--create", "--metric", "cos", "--offset", "100", jsonl});
 
-  CommandRun get = QuiverOk({"get", "--collection", "docs", "100", "9"});
+  // A string id gets the key every face gives it; an integer id is the key.
+  CommandRun get = QuiverOk({"get", "--collection", "docs", "alpha", "9"});
   const std::vector<std::string> lines = Lines(get.out);
   ASSERT_EQ(lines.size(), 2u) << get.out;
   const Json first = Json::parse(lines[0]);
-  EXPECT_EQ(first["key"], 100);
+  EXPECT_EQ(first["key"], KeyForStringId("alpha"));
   EXPECT_EQ(first["id"], "alpha");
   EXPECT_EQ(first["text"], "first");
   EXPECT_EQ(first["metadata"], Json({{"page", 1}}));
@@ -397,6 +399,125 @@ TEST_F(CliTest, BackupAndRestoreMakeVerifiedCopies) {
   EXPECT_NE(got.exit_status, 0) << "the delete before the backup is in the copy";
   CommandRun kept = Quiver({"get", "--data", restored, "--collection", "docs", "6"});
   EXPECT_EQ(kept.exit_status, 0) << kept.err;
+}
+
+// --- Filters, scan, export and the one id rule -------------------------------------------
+
+// Writes the tour's fruits as JSONL (string ids, text, metadata).
+std::string WriteFruits(const TempDir& dir, const std::string& name, bool second_file) {
+  const std::string path = dir.Path(name);
+  Bytes bytes;
+  if (!second_file) {
+    bytes
+        .Text(
+            R"({"id": "apple", "embedding": [0.9, 0.1, 0.0], "text": "a red apple", "metadata": {"color": "red", "price": 3}})"
+            "\n")
+        .Text(
+            R"({"id": "lime", "embedding": [0.1, 0.9, 0.1], "text": "a green lime", "metadata": {"color": "green", "price": 1.5}})"
+            "\n")
+        .Text(
+            R"({"id": "plum", "embedding": [0.5, 0.0, 0.8], "text": "a purple plum", "metadata": {"color": "purple"}})"
+            "\n");
+  } else {
+    bytes.Text(
+        R"({"id": "kiwi", "embedding": [0.2, 0.8, 0.2], "text": "a green kiwi", "metadata": {"color": "green", "price": 0.5}})"
+        "\n");
+  }
+  bytes.WriteTo(path);
+  return path;
+}
+
+TEST_F(CliTest, SecondJsonlFileImportsBesideTheFirstAndIdsReachRecords) {
+  QuiverOk({"create", "--collection", "fruits", "--dims", "3", "--metric", "cos"});
+  QuiverOk({"import", "--collection", "fruits", WriteFruits(dir_, "a.jsonl", false)});
+  CommandRun second =
+      QuiverOk({"import", "--collection", "fruits", WriteFruits(dir_, "b.jsonl", true)});
+  EXPECT_THAT(second.out, HasSubstr("fruits now holds 4 records"));
+  EXPECT_EQ(Json::parse(QuiverOk({"get", "--collection", "fruits", "kiwi"}).out)["text"],
+            "a green kiwi");
+  // The hash of "apple" as a bare key does not reach the apple.
+  CommandRun by_key = Quiver(
+      {"get", "--data", data_, "--collection", "fruits", std::to_string(KeyForStringId("apple"))});
+  EXPECT_EQ(by_key.exit_status, 2) << by_key.out;
+  CommandRun deleted = QuiverOk({"delete", "--collection", "fruits", "lime"});
+  EXPECT_THAT(deleted.out, HasSubstr("deleted 1 record"));
+  EXPECT_EQ(QuiverOk({"count", "--collection", "fruits"}).out, "3\n");
+}
+
+TEST_F(CliTest, WhereFiltersCountScanSearchAndDelete) {
+  QuiverOk({"create", "--collection", "fruits", "--dims", "3", "--metric", "cos", "--index-field",
+            "color"});
+  QuiverOk({"import", "--collection", "fruits", WriteFruits(dir_, "a.jsonl", false)});
+  QuiverOk({"import", "--collection", "fruits", WriteFruits(dir_, "b.jsonl", true)});
+  EXPECT_EQ(QuiverOk({"count", "--collection", "fruits", "--where", R"({"color": "green"})"}).out,
+            "2\n");
+  EXPECT_EQ(QuiverOk({"count", "--collection", "fruits", "--where",
+                      R"({"price": {"$lt": 2}, "color": {"$ne": "red"}})"})
+                .out,
+            "2\n");
+  EXPECT_THAT(QuiverOk({"stats", "--collection", "fruits"}).out, HasSubstr("indexed      color"));
+
+  CommandRun search =
+      QuiverOk({"search", "--collection", "fruits", "-k", "3", "--json", "--include", "id",
+                "--where", R"({"color": "green"})", "--explain", "--vector", "1,0.2,0"});
+  const Json matches = Json::parse(search.out)["matches"];
+  ASSERT_EQ(matches.size(), 2u) << search.out;
+  EXPECT_EQ(matches[0]["id"], "kiwi");
+  EXPECT_EQ(matches[1]["id"], "lime");
+  EXPECT_THAT(search.err, HasSubstr("plan: exact: 2 of 4 records match"));
+
+  CommandRun page = QuiverOk({"scan", "--collection", "fruits", "--limit", "1", "--where",
+                              R"({"color": {"$in": ["green", "purple"]}})"});
+  ASSERT_EQ(Lines(page.out).size(), 1u);
+  EXPECT_THAT(page.err, HasSubstr("next page: --cursor "));
+  const std::string cursor = page.err.substr(page.err.find("--cursor ") + 9,
+                                             page.err.find('\n') - page.err.find("--cursor ") - 9);
+  CommandRun rest = QuiverOk({"scan", "--collection", "fruits", "--limit", "10", "--cursor", cursor,
+                              "--where", R"({"color": {"$in": ["green", "purple"]}})"});
+  EXPECT_EQ(Lines(rest.out).size(), 2u);
+  EXPECT_THAT(rest.err, HasSubstr("no more pages"));
+
+  CommandRun bad = Quiver({"count", "--data", data_, "--collection", "fruits", "--where",
+                           R"({"price": {"$gt": [1]}})"});
+  EXPECT_EQ(bad.exit_status, 1);
+  EXPECT_THAT(bad.err, HasSubstr("where.price.$gt"));
+
+  CommandRun deleted =
+      QuiverOk({"delete", "--collection", "fruits", "--where", R"({"color": "green"})"});
+  EXPECT_THAT(deleted.out, HasSubstr("deleted 2 records matching the filter"));
+  EXPECT_EQ(QuiverOk({"count", "--collection", "fruits"}).out, "2\n");
+  EXPECT_THAT(
+      QuiverOk({"delete", "--collection", "fruits", "--where", R"({"color": "black"})"}).out,
+      HasSubstr("deleted 0 records"));
+}
+
+TEST_F(CliTest, ExportThenImportRoundTripsACollectionExactly) {
+  QuiverOk({"create", "--collection", "fruits", "--dims", "3", "--metric", "cos"});
+  QuiverOk({"import", "--collection", "fruits", WriteFruits(dir_, "a.jsonl", false)});
+  const std::string numbered = dir_.Path("n.jsonl");
+  Bytes()
+      .Text(
+          R"({"id": 7, "embedding": [0.25, 0.5, 0.125], "text": "seven", "metadata": {"n": {"deep": [1, 2]}}})"
+          "\n")
+      .WriteTo(numbered);
+  QuiverOk({"import", "--collection", "fruits", numbered});
+  const std::string exported = dir_.Path("export.jsonl");
+  CommandRun run = QuiverOk({"export", "--collection", "fruits", "--output", exported});
+  EXPECT_THAT(run.err, HasSubstr("exported 4 records from fruits"));
+  // Refuses to overwrite.
+  EXPECT_NE(
+      Quiver({"export", "--data", data_, "--collection", "fruits", "-o", exported}).exit_status, 0);
+
+  QuiverOk({"create", "--collection", "copy", "--dims", "3", "--metric", "cos"});
+  QuiverOk({"import", "--collection", "copy", exported});
+  const std::string again = dir_.Path("again.jsonl");
+  QuiverOk({"export", "--collection", "copy", "--output", again});
+  EXPECT_EQ(ReadFile(exported), ReadFile(again));
+  EXPECT_EQ(Lines(ReadFile(again)).size(), 4u);
+  const Json seven =
+      Json::parse(QuiverOk({"get", "--collection", "copy", "--with-embedding", "7"}).out);
+  EXPECT_EQ(seven["embedding"], Json({0.25, 0.5, 0.125}));
+  EXPECT_EQ(seven["metadata"]["n"]["deep"], Json({1, 2}));
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 // message that names the file, the row or line, and the expectation.
 
 #include "cli/formats.h"
+#include "quiver/record.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -259,11 +260,37 @@ TEST_F(FormatsTest, JsonlRoundTripsEveryField) {
   EXPECT_EQ(records[0].text, "seven");
   EXPECT_EQ(records[0].metadata, R"({"page":3})");
   EXPECT_EQ(records[0].embedding, (std::vector<float>{1, 2.5f, -3}));
-  EXPECT_EQ(records[1].key, 102u);  // offset + 0-based line index (line 3)
+  // A string id gets the key every face gives it (the one id rule), not its line's.
+  EXPECT_EQ(records[1].key, KeyForStringId("doc-b"));
   EXPECT_EQ(records[1].id, "doc-b");
   EXPECT_EQ(records[2].key, 103u);
   EXPECT_EQ(records[2].text, "");
   EXPECT_EQ(records[2].metadata, "");
+}
+
+TEST_F(FormatsTest, JsonlKeyNamesTheKeyOutright) {
+  Result<JsonlReader> reader = OpenJsonl(
+      R"({"key": 5, "id": "doc-b", "embedding": [1]})"
+      "\n"
+      R"({"key": 6, "id": 6, "embedding": [1]})"
+      "\n",
+      {.dims = 0, .key_offset = 0});
+  ASSERT_TRUE(reader.ok()) << reader.status().ToString();
+  std::vector<Record> records;
+  ASSERT_EQ(*reader->ReadBatch(10, &records), 2u);
+  EXPECT_EQ(records[0].key, 5u);  // "key" wins over the hash of the string id
+  EXPECT_EQ(records[0].id, "doc-b");
+  EXPECT_EQ(records[1].key, 6u);
+  EXPECT_THAT(JsonlBatchError(R"({"embedding": [1]})"
+                              "\n"
+                              R"({"key": 5, "id": 6, "embedding": [1]})"
+                              "\n"),
+              HasSubstr("differs from"));
+  EXPECT_THAT(JsonlBatchError(R"({"embedding": [1]})"
+                              "\n"
+                              R"({"key": -1, "embedding": [1]})"
+                              "\n"),
+              HasSubstr("\"key\" must be an integer"));
 }
 
 TEST_F(FormatsTest, JsonlWithBadJsonNamesTheLine) {
