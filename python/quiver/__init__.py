@@ -134,11 +134,14 @@ def _parse_metadata(text: str) -> dict:
     return json.loads(text) if text else {}
 
 
-def _reject_where(where: Any) -> None:
-    # Reserved: metadata filters arrive with the library's SearchOptions::filter.
-    if where is not None:
-        raise NotSupportedError(
-            "where=: metadata filters are not supported by this build of the library yet")
+def _where_json(where: Optional[Mapping[str, Any]]) -> str:
+    """A filter as the JSON text the library parses ("" = none); docs/filters.md."""
+    if where is None:
+        return ""
+    if not isinstance(where, Mapping):
+        raise InvalidArgumentError(
+            f"where: is a {type(where).__name__}; expected a dict such as {{'color': 'red'}}")
+    return json.dumps(where)
 
 
 @dataclass(frozen=True)
@@ -281,12 +284,12 @@ class Collection:
         (0 = the collection's expansion_search; raised to k when lower);
         ``threads``: split the q queries over this many native threads (1 = the
         calling thread only; capped at q and at 4 per core); ``include``: any of ``"ids"``, ``"texts"``, ``"metadatas"``
-        (each costs one SQLite lookup per match); ``where``: reserved for metadata
-        filters, raises NotSupportedError until the library has them.
+        (each costs one SQLite lookup per match); ``where``: a metadata filter
+        (dict, docs/filters.md, e.g. ``{"color": "red", "price": {"$lt": 10}}``):
+        the k nearest *matching* records at any selectivity.
         Returns a :class:`QueryResult`. InvalidArgumentError for bad shapes,
         dtypes, dimensions, NaN or k.
         """
-        _reject_where(where)
         wanted = set(include)
         if not wanted.issubset(_QUERY_FIELDS):
             raise InvalidArgumentError(
@@ -294,7 +297,7 @@ class Collection:
                 f"{list(_QUERY_FIELDS)}")
         keys, distances, counts, ids, texts, metadatas = self._native.search(
             _as_matrix(embeddings, "embeddings"), k, ef, threads, "ids" in wanted,
-            "texts" in wanted, "metadatas" in wanted)
+            "texts" in wanted, "metadatas" in wanted, _where_json(where))
         if ids is not None:
             ids = [[i or None for i in row] for row in ids]
         if metadatas is not None:
@@ -306,28 +309,48 @@ class Collection:
         measuring recall: O(n) per query. Same shapes and errors as :meth:`query`."""
         return QueryResult(*self._native.search_exact(_as_matrix(embeddings, "embeddings"), k))
 
-    def get(self, ids: Ids, *, where: Optional[Mapping[str, Any]] = None) -> GetResult:
+    def get(self, ids: Ids) -> GetResult:
         """Reads n records by id from SQLite (the source of truth), in the order
         given; ids that do not exist have ``found[i] == False``. Returns a
-        :class:`GetResult`. ``where`` is reserved (NotSupportedError)."""
-        _reject_where(where)
+        :class:`GetResult`. To read records by filter, use :meth:`scan`."""
         keys, found, names, texts, metadatas, embeddings = self._native.get(ids)
         return GetResult(
             keys, found, [n or None for n in names],
             [t if f else None for t, f in zip(texts, found)],
             [_parse_metadata(m) if f else None for m, f in zip(metadatas, found)], embeddings)
 
-    def delete(self, ids: Ids, *, where: Optional[Mapping[str, Any]] = None) -> int:
-        """Deletes the records with these ids, atomically and durably; ids that do
-        not exist are ignored. Returns the number deleted. ``where`` is reserved
-        (NotSupportedError). NotSupportedError on a read-only store."""
-        _reject_where(where)
+    def delete(self, ids: Optional[Ids] = None, *,
+               where: Optional[Mapping[str, Any]] = None) -> int:
+        """Deletes the records with these ids, or every record that matches
+        ``where`` (exactly one of the two; ``{}`` matches every record),
+        atomically and durably; ids that do not exist are ignored. Returns the
+        number deleted. InvalidArgumentError for a bad filter (nothing is
+        deleted); NotSupportedError on a read-only store."""
+        if (ids is None) == (where is None):
+            raise InvalidArgumentError("delete: give exactly one of ids or where")
+        if where is not None:
+            return self._native.delete_where(_where_json(where))
         return self._native.delete(ids)
 
     def count(self, *, where: Optional[Mapping[str, Any]] = None) -> int:
-        """Number of live records (from SQLite). ``where`` is reserved (NotSupportedError)."""
-        _reject_where(where)
-        return self._native.count()
+        """Number of live records (from SQLite), or of those that match ``where``."""
+        return self._native.count(_where_json(where))
+
+    def scan(self, *, where: Optional[Mapping[str, Any]] = None,
+             page_size: int = 1000) -> Iterator[GetResult]:
+        """Pages of the records that match ``where`` (every record without it),
+        in key order, each a :class:`GetResult` of at most ``page_size`` records
+        (every ``found`` True) with their embeddings. Pages follow a cursor, so a
+        scan is stable under concurrent writes and costs O(log n) per page."""
+        cursor = ""
+        filter_json = _where_json(where)
+        while True:
+            keys, names, texts, metadatas, embeddings, cursor = self._native.scan(
+                filter_json, page_size, cursor)
+            yield GetResult(keys, np.ones(len(keys), dtype=bool), [n or None for n in names],
+                            list(texts), [_parse_metadata(m) for m in metadatas], embeddings)
+            if cursor is None:
+                return
 
     def __len__(self) -> int:
         """``len(col)``: :meth:`count`, one SQLite query."""

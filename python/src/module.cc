@@ -365,6 +365,38 @@ class PyCollection {
     return Take(WithoutGil([&] { return collection_->Delete(parsed.keys); }));
   }
 
+  /// Deletes every record that matches `where` (a filter's JSON text).
+  std::size_t DeleteWhere(const std::string& where) {
+    return Take(WithoutGil([&] { return collection_->DeleteWhere(where); }));
+  }
+
+  /// Records that match `where` ("" = all): `limit` per page after `cursor`.
+  /// (keys uint64 (n,), ids, texts, metadatas, embeddings float32 (n, dims),
+  /// next_cursor or None).
+  py::tuple Scan(const std::string& where, std::int64_t limit, const std::string& cursor) {
+    ScanOptions options;
+    options.filter = where;
+    options.limit = CheckedCount<std::size_t>(limit, "limit");
+    options.cursor = cursor;
+    options.include_embedding = true;
+    ScanPage page = Take(WithoutGil([&] { return collection_->Scan(options); }));
+    const auto n = static_cast<py::ssize_t>(page.records.size());
+    py::array_t<std::uint64_t> keys(n);
+    py::array_t<float> embeddings({n, static_cast<py::ssize_t>(dims_)});
+    py::list ids(n), texts(n), metadatas(n);
+    for (py::ssize_t i = 0; i < n; ++i) {
+      const Record& r = page.records[static_cast<std::size_t>(i)];
+      keys.mutable_at(i) = r.key;
+      std::copy(r.embedding.begin(), r.embedding.end(), embeddings.mutable_data(i, 0));
+      ids[static_cast<std::size_t>(i)] = py::str(r.id);
+      texts[static_cast<std::size_t>(i)] = py::str(r.text);
+      metadatas[static_cast<std::size_t>(i)] = py::str(r.metadata);
+    }
+    py::object next = page.next_cursor.empty() ? py::object(py::none())
+                                               : py::object(py::str(page.next_cursor));
+    return py::make_tuple(keys, ids, texts, metadatas, embeddings, next);
+  }
+
   /// (keys uint64 (n,), found bool (n,), ids, texts, metadatas, embeddings
   /// float32 (n, dims)); rows of missing records are NaN, their strings empty.
   py::tuple Get(const py::object& ids) {
@@ -400,9 +432,10 @@ class PyCollection {
   /// +inf; the string lists are None unless asked for.
   py::tuple Search(const py::array& queries, std::int64_t k, std::int64_t expansion_search,
                    std::int64_t threads, bool include_ids, bool include_texts,
-                   bool include_metadatas) {
+                   bool include_metadatas, const std::string& where) {
     const MatrixView matrix = CheckMatrix(queries, "embeddings", dims_);
     SearchOptions options;
+    options.filter = where;
     options.k = CheckedCount<std::size_t>(k, "k");
     options.expansion_search = CheckedCount<std::size_t>(expansion_search, "ef");
     options.include_id = include_ids;
@@ -440,8 +473,9 @@ class PyCollection {
     return py::make_tuple(arrays.keys, arrays.distances, arrays.counts);
   }
 
-  std::uint64_t Count() {
-    return Take(WithoutGil([&] { return collection_->Count(); }));
+  /// Records that match `where` (a filter's JSON text; "" = every record).
+  std::uint64_t Count(const std::string& where) {
+    return Take(WithoutGil([&] { return collection_->Count(where); }));
   }
 
   /// JSON of CollectionStats (StatsToJson field names).
@@ -649,6 +683,8 @@ PYBIND11_MODULE(_quiver, m) {
       .def("upsert", &PyCollection::Upsert)
       .def("insert", &PyCollection::Insert)
       .def("delete", &PyCollection::Delete)
+      .def("delete_where", &PyCollection::DeleteWhere)
+      .def("scan", &PyCollection::Scan)
       .def("get", &PyCollection::Get)
       .def("search", &PyCollection::Search)
       .def("search_exact", &PyCollection::SearchExact)

@@ -136,14 +136,3 @@ def test_bad_query_arguments(col, kwargs, message):
     col.upsert([1, 2, 3], BASE)
     with pytest.raises(quiver.InvalidArgumentError, match=message):
         col.query(BASE, **kwargs)
-
-
-def test_where_is_reserved_for_filters(col):
-    col.upsert([1, 2, 3], BASE)
-    for call in (lambda: col.query(BASE, where={"page": 1}),
-                 lambda: col.get([1], where={"page": 1}),
-                 lambda: col.delete([1], where={"page": 1}),
-                 lambda: col.count(where={"page": 1})):
-        with pytest.raises(quiver.NotSupportedError, match="where="):
-            call()
-    assert col.count() == 3
