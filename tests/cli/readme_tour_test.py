@@ -2,12 +2,13 @@
 """Runs the tour of README.md and compares every output with what the README shows.
 
 Every ```console block of the README is run, in order, one "$ command" line at a
-time, and what the command prints (standard output and standard error, merged as
-a terminal shows them) must equal the lines the README shows under it, after
+time on a pseudo-terminal, and what the terminal finally shows (standard output
+and standard error merged, a progress bar in its last state) must equal the
+lines the README shows under it, after
 normalizing only what must vary from run to run:
 
   timestamps (2026-11-22T06:14:20.572Z)           -> <TIME>
-  durations and rates ("in 0.03 s", "(92 records/s)", "4.7 ms", "Q queries/s")
+  durations and rates ("in 0.03 s", "92 records/s", "in 4.7 ms", "Q queries/s")
   the CPU's SIMD capabilities and kernel names, the number of worker threads
   the scratch directory the test runs in
 
@@ -42,7 +43,9 @@ printed), 77 no block could run.
 import argparse
 import difflib
 import os
+import pty
 import re
+import select
 import shutil
 import signal
 import socket
@@ -56,11 +59,12 @@ SERVER_START_TIMEOUT_S = 30
 README_PORT = "8093"
 
 DIRECTIVE = re.compile(r"^<!--\s*tour:\s*(needs|setup|skip)\b\s*(.*?)\s*-->\s*$")
+ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 LOG_LINE = re.compile(r"^<TIME> (DEBUG|INFO|WARN|ERROR) ")
 NORMALIZERS = [
     (re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z"), "<TIME>"),
     (re.compile(r"\bin \d+(\.\d+)? (s|ms)\b"), r"in <DURATION> \2"),
-    (re.compile(r"\(\d+(\.\d+)? records/s\)"), "(<RATE> records/s)"),
+    (re.compile(r"\d+(\.\d+)? records/s"), "<RATE> records/s"),
     (re.compile(r"\d+(\.\d+)? queries/s"), "<RATE> queries/s"),
     (re.compile(r"SIMD: [^)]*\)"), "SIMD: <CPU>)"),
     (re.compile(r"(simd kernel\s+)\S+"), r"\1<CPU>"),
@@ -157,11 +161,37 @@ class Tour:
         return out
 
     def run_shell(self, command):
-        """Runs `command` in the fake repository; returns its merged output."""
-        proc = subprocess.run(["bash", "-c", command], cwd=self.root, env=self.env,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                              timeout=COMMAND_TIMEOUT_S)
-        return proc.stdout.decode("utf-8", "replace")
+        """Runs `command` in the fake repository on a pseudo-terminal, as a reader of the
+        README would, and returns what the terminal finally shows: standard output and
+        standard error merged, a line redrawn with carriage returns (a progress bar) as
+        its last state, terminal escape sequences removed."""
+        primary, secondary = pty.openpty()
+        proc = subprocess.Popen(["bash", "-c", command], cwd=self.root, env=self.env,
+                                stdin=subprocess.DEVNULL, stdout=secondary, stderr=secondary,
+                                close_fds=True)
+        os.close(secondary)
+        chunks = []
+        deadline = time.time() + COMMAND_TIMEOUT_S
+        while time.time() < deadline:
+            ready, _, _ = select.select([primary], [], [], 1.0)
+            if not ready:
+                if proc.poll() is not None:
+                    break
+                continue
+            try:
+                chunk = os.read(primary, 65536)
+            except OSError:  # EIO: the terminal's last writer is gone
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        os.close(primary)
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+        text = b"".join(chunks).decode("utf-8", "replace").replace("\r\n", "\n")
+        text = ANSI_ESCAPE.sub("", text)
+        return "\n".join(line.rsplit("\r", 1)[-1] for line in text.split("\n"))
 
     def start_server(self, command, expected_lines):
         """Starts `command` in the background; its output once it printed enough lines."""
@@ -194,8 +224,8 @@ class Tour:
         for diff_line in difflib.unified_diff(want, got, "README.md", "actual", lineterm="", n=1):
             print("    " + diff_line)
 
-    def run(self, readme):
-        blocks = parse_readme(readme)
+    def run(self, readme, only_lines):
+        blocks = [b for b in parse_readme(readme) if not only_lines or b.line in only_lines]
         ran_blocks = 0
         for block in blocks:
             kinds = dict(block.directives)
@@ -242,13 +272,16 @@ def main():
     parser.add_argument("--readme", required=True)
     parser.add_argument("--source-dir", required=True)
     parser.add_argument("--build-dir", required=True)
+    parser.add_argument("--blocks", default="",
+                        help="run only the blocks whose opening fence is on these README lines "
+                             "(comma-separated), e.g. while editing one")
     args = parser.parse_args()
     if not os.access(os.path.join(args.build_dir, "quiver"), os.X_OK):
         print(f"no quiver binary in {args.build_dir}; build it first")
         return 77
     tour = Tour(args)
     try:
-        ran = tour.run(args.readme)
+        ran = tour.run(args.readme, {int(n) for n in args.blocks.split(",") if n})
     finally:
         tour.close()
     print(f"{tour.compared} commands compared in {ran} blocks, {tour.failures} mismatched")

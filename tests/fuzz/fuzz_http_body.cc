@@ -21,8 +21,10 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <memory>
+#include <optional>
 #include <regex>
 #include <string>
 #include <vector>

@@ -24,14 +24,15 @@ namespace quiver::fuzz {
 /// "/dev/shm/quiver-fuzz-XXXXXX" (else under $TMPDIR or /tmp). Aborts when it
 /// cannot be created: a fuzz run without it would test nothing.
 inline const std::string& ScratchDir() {
-  static const std::string dir = [] {
+  // Never destroyed: the exit handler below runs after static destructors.
+  static const std::string* const dir = [] {
     std::string base = "/dev/shm";
     if (!std::filesystem::is_directory(base)) {
       const char* tmp = std::getenv("TMPDIR");
       base = tmp != nullptr && *tmp != '\0' ? tmp : "/tmp";
     }
-    std::string pattern = base + "/quiver-fuzz-XXXXXX";
-    if (mkdtemp(pattern.data()) == nullptr) {
+    auto* pattern = new std::string(base + "/quiver-fuzz-XXXXXX");
+    if (mkdtemp(pattern->data()) == nullptr) {
       std::perror("quiver fuzz: mkdtemp");
       std::abort();
     }
@@ -41,7 +42,7 @@ inline const std::string& ScratchDir() {
     });
     return pattern;
   }();
-  return dir;
+  return *dir;
 }
 
 /// Writes `size` bytes at `data` to ScratchDir()/`name` (replacing it) and
