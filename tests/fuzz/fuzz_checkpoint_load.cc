@@ -98,22 +98,26 @@ std::vector<std::uint8_t> Seal(const std::uint8_t* payload, std::size_t size) {
   return file;
 }
 
-/// Known issue, found by this target (2026-12-02): USearch 2.26.2's
-/// load_from_stream reads its header's "multi" byte as a bool, which is
-/// undefined behaviour (UBSan: "load of value 255 ... for type 'bool'") when the
-/// byte is neither 0 nor 1. Only a payload that passes Quiver's checksums can
-/// reach it, i.e. one no Quiver writer produced; Quiver's loader should check
-/// the header before USearch parses it. Until then such payloads are skipped
-/// here so that every other finding stays visible. The byte sits after the
-/// vectors (u32 rows, u32 bytes per row, then the rows) at offset 41 of
-/// USearch's 64-byte header (magic 7, 3 x u16 version, 4 kind bytes, 3 x u64).
-bool UsearchMultiFlagIsNotABool(const std::uint8_t* payload, std::size_t size) {
+/// Known issues, found by this target (2026-12-02), in payloads that only a
+/// buggy or forged writer could produce (they must pass Quiver's checksums):
+///  1. USearch 2.26.2's load_from_stream reads its header's "multi" byte as a
+///     bool: undefined behaviour (UBSan "load of value 255 ... for type
+///     'bool'") when the byte is neither 0 nor 1.
+///  2. It allocates what the payload's first 8 bytes claim (u32 rows, u32
+///     bytes per row) before reading them: up to 32 GiB for a few bytes.
+/// Quiver's loader should check both before USearch parses anything; until it
+/// does, such payloads are skipped here so that every other finding stays
+/// visible. Layout: the rows follow those 8 bytes, then USearch's 64-byte
+/// header, whose byte 41 is "multi" (magic 7, 3 x u16 version, 4 kind bytes,
+/// 3 x u64 counts).
+bool HasKnownUsearchHeaderIssue(const std::uint8_t* payload, std::size_t size) {
   if (size < 8) return false;
   std::uint64_t rows = 0, row_bytes = 0;
   for (int i = 3; i >= 0; --i) rows = (rows << 8) | payload[i];
   for (int i = 7; i >= 4; --i) row_bytes = (row_bytes << 8) | payload[i];
-  const std::uint64_t offset = 8 + rows * row_bytes + 41;  // no overflow: both < 2^32
-  return offset < size && payload[offset] > 1;
+  if (rows > size || rows * row_bytes > size) return true;  // no overflow: both < 2^32
+  const std::uint64_t multi = 8 + rows * row_bytes + 41;
+  return multi < size && payload[multi] > 1;
 }
 
 }  // namespace
@@ -126,7 +130,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const auto load_mode = (mode & 8u) != 0 ? quiver::index::HnswIndex::LoadMode::kView
                                           : quiver::index::HnswIndex::LoadMode::kCopy;
 
-  if (resealed && UsearchMultiFlagIsNotABool(data + 1, size - 1)) return 0;
+  if (resealed && HasKnownUsearchHeaderIssue(data + 1, size - 1)) return 0;
 
   std::vector<std::uint8_t> file;
   quiver::index::CheckpointIdentity identity{1, 1, 1};
