@@ -640,6 +640,8 @@ Result<Record> JsonlReader::ParseRecord(std::string_view line, std::uint64_t lin
     object = json::parse(line.begin(), line.end());
   } catch (const json::parse_error& error) {
     return LineError(line_index, "invalid JSON at " + DescribeParseError(error));
+  } catch (const json::exception& error) {  // e.g. a number that overflows a double: 1e999
+    return LineError(line_index, std::string("invalid JSON: ") + error.what());
   }
   if (!object.is_object()) {
     return LineError(line_index, fmt::format("expected a JSON object, got {}", object.type_name()));

@@ -21,6 +21,7 @@
 #   strace, eatmydata, e2fsprogs  crash tests: syscall fault injection, real power cuts on a
 #                                loop-mounted ext4 image, and the proof that they have teeth
 #   wrk                          the HTTP load benchmark (bench/http_bench.sh)
+#   clang, libclang-rt-14-dev    libFuzzer and the sanitizers of the `fuzz` preset (scripts/fuzz.sh)
 #   libhnswlib-dev, libfaiss-dev, python3-matplotlib  benchmarks against the field, with plots
 #   python3-dev, pybind11-dev, python3-pybind11, python3-pytest, python3-hnswlib
 #                                the Python module `quiver` (built for /usr/bin/python3), its
@@ -40,6 +41,7 @@ APT_PACKAGES=(
   python3-numpy dataset-fashion-mnist
   clang-format
   strace eatmydata e2fsprogs wrk
+  clang libclang-rt-14-dev
   libhnswlib-dev libfaiss-dev python3-matplotlib
   python3-dev pybind11-dev python3-pybind11 python3-pytest python3-hnswlib
 )

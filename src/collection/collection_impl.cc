@@ -50,7 +50,7 @@ std::string CollectionImpl::CheckpointPath(std::uint64_t generation) const {
   return context_.index_dir + "/" + std::to_string(generation) + ".usearch";
 }
 
-// --- Recovery (design §4) -------------------------------------------------------
+// --- Recovery (docs/durability.md §4) ------------------------------------------
 
 Result<std::shared_ptr<CollectionImpl>> CollectionImpl::Open(const CollectionContext& context,
                                                              storage::CatalogEntry entry,
@@ -348,7 +348,7 @@ Status CollectionImpl::ValidateQueries(const float* queries, std::size_t num_que
   return Status::Ok();
 }
 
-// --- Write path (design §2) ---------------------------------------------------------
+// --- Write path (docs/durability.md §2) --------------------------------------------
 
 Status CollectionImpl::ApplyUpserts(const std::vector<Record>& records,
                                     const std::vector<Key>& keys, std::uint64_t last_seq) {
@@ -567,7 +567,7 @@ Result<CollectionStats> CollectionImpl::Stats() {
   return stats;
 }
 
-// --- Checkpoint (design §3) -----------------------------------------------------------
+// --- Checkpoint (docs/durability.md §3) ----------------------------------------------
 
 bool CollectionImpl::dirty() const { return changes_since_checkpoint_ > 0; }
 

@@ -3,7 +3,7 @@
 // The implementation of Collection: the write path (validate, commit in
 // SQLite, apply to the index), search, checkpoints and recovery. It joins the
 // storage module (SQLite) and the index module (USearch), which never see
-// each other. See ../shared/design.md sections 2 to 4.
+// each other. See docs/durability.md §2 to §4.
 
 #ifndef QUIVER_COLLECTION_COLLECTION_IMPL_H_
 #define QUIVER_COLLECTION_COLLECTION_IMPL_H_
@@ -130,7 +130,7 @@ class CollectionImpl final : public Collection {
 
   /// OK if the collection can serve reads (`write` = false) or writes.
   Status CheckUsable(bool write) const;
-  /// Validates a whole batch before anything is written (design §2.1).
+  /// Validates a whole batch before anything is written (docs/durability.md §2 step 1).
   Status ValidateBatch(const std::vector<Record>& records, bool check_keys) const;
   Status ValidateQueries(const float* queries, std::size_t num_queries, std::size_t k) const;
   /// After a commit: applies the records to the index and advances applied_seq.

@@ -319,7 +319,8 @@ Status ReadVerified(Env* env, const std::string& path, const Footer& footer,
     return true;
   };
   auto input = [&](void* buffer, std::size_t length) -> bool {
-    if (length > remaining) return false;
+    if (length == 0) return true;  // USearch may pass a null buffer then (memcpy must not see it)
+    if (length > remaining || buffer == nullptr) return false;
     auto* out = static_cast<unsigned char*>(buffer);
     remaining -= length;
     const std::size_t buffered = std::min(length, chunk_end - chunk_pos);

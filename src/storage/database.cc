@@ -264,7 +264,7 @@ Result<std::unique_ptr<Database::Connection>> Database::Connect(bool writer) {
   if (writer) {
     // WAL: readers never block the writer. synchronous=FULL: a commit is on
     // stable storage when it returns (NORMAL can lose the last commits on
-    // power loss). See ../shared/design.md section 2.
+    // power loss). See docs/durability.md §2.
     pragmas += "PRAGMA journal_mode=WAL;";
     pragmas += synchronous_ == Synchronous::kFull ? "PRAGMA synchronous=FULL;"
                                                   : "PRAGMA synchronous=NORMAL;";

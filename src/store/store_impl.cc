@@ -296,7 +296,7 @@ class StoreImpl final : public Store {
 
  private:
   /// Returns the loaded collection `name`, recovering it first if needed
-  /// (design §4 steps 2-6). Caller holds mu_.
+  /// (docs/durability.md §4 steps 2-6). Caller holds mu_.
   Result<std::shared_ptr<CollectionImpl>> LoadLocked(const std::string& name) {
     if (auto it = collections_.find(name); it != collections_.end()) return it->second;
     auto unloaded = unloaded_.find(name);

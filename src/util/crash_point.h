@@ -6,7 +6,7 @@
 // crash point costs one relaxed atomic load.
 //
 // The names (stable, used by tests and docs/durability.md):
-//   checkpoint.before_write    checkpoint.after_write     checkpoint.after_sync
+//   checkpoint.before_write    checkpoint.after_sync
 //   checkpoint.after_rename    checkpoint.after_dir_sync  checkpoint.after_manifest
 //   checkpoint.after_remove_old checkpoint.after_trim
 //   open.after_cleanup         open.after_load            open.after_replay

@@ -298,6 +298,13 @@ TEST_F(FormatsTest, JsonlWithBadJsonNamesTheLine) {
               AllOf(HasSubstr("records.jsonl line 2"), HasSubstr("invalid JSON at column")));
 }
 
+// Found by tests/fuzz (import_formats): nlohmann-json reports a number that
+// overflows a double as out_of_range, not as a parse_error.
+TEST_F(FormatsTest, JsonlNumberThatOverflowsADoubleNamesTheLine) {
+  EXPECT_THAT(JsonlBatchError("{\"embedding\": [1]}\n{\"embedding\": [1e999]}\n"),
+              AllOf(HasSubstr("records.jsonl line 2"), HasSubstr("number overflow")));
+}
+
 TEST_F(FormatsTest, JsonlErrorsOnTheFirstLineFailOpen) {
   EXPECT_THAT(
       ErrorOf(OpenJsonl("[1, 2]\n")),
