@@ -395,7 +395,7 @@ class FilteredRecallTest : public ::testing::TestWithParam<RecallCase> {};
 // results.
 TEST_P(FilteredRecallTest, RecallAtEverySelectivity) {
   const RecallCase rc = GetParam();
-  constexpr std::size_t kDims = 24, kBase = 4000, kQueries = 40, kK = 10;
+  constexpr std::size_t kDims = 24, kBase = 2000, kQueries = 25, kK = 10;
   TempDir dir;
   auto store = Store::Open(dir.path(), QuietOptions());
   ASSERT_TRUE(store.ok());
