@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstring>
 #include <mutex>
 #include <semaphore>
@@ -13,7 +14,9 @@
 #include <usearch/index_dense.hpp>
 
 #include "index/f32_distance.h"
+#include "index/hnsw_graph.h"
 #include "util/checksum.h"
+#include "util/crash_point.h"
 #include "util/status_macros.h"
 
 namespace quiver::index {
@@ -212,6 +215,8 @@ struct HnswIndex::Impl {
   mutable std::counting_semaphore<> search_slots{0};
   /// The index is a memory-mapped view of a checkpoint: searches only.
   bool viewed = false;
+  /// See HnswIndex::last_unreachable.
+  std::atomic<std::uint64_t> last_unreachable{0};
 
   std::size_t ThreadContexts() const { return search_threads + add_threads; }
 
@@ -565,6 +570,221 @@ Result<CheckpointInfo> HnswIndex::SaveCheckpoint(WritableFile* file,
   info.vector_count = impl_->index.size();
   return info;
 }
+
+// --- Reachability (hnsw_graph.h) ---------------------------------------------------
+
+namespace {
+
+/// Walks bounded by RepairReachability: the first, and up to three after a
+/// pass of relinking (the second pass asks for more candidates).
+constexpr std::uint32_t kMaxRepairWalks = 4;
+/// In-edges a stranded vector is given, from its nearest reachable vectors.
+constexpr std::size_t kRepairLinks = 2;
+/// Nearest vectors asked for per stranded vector, in the first pass.
+constexpr std::size_t kRepairCandidates = 8;
+/// A self-query check counts a vector found when it is among this many results.
+constexpr std::size_t kSelfQueryK = 8;
+/// Self-query checks at most (each one searches every live vector once).
+constexpr int kSelfQueryRounds = 3;
+
+double MillisSince(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+      .count();
+}
+
+}  // namespace
+
+Result<ReachabilityReport> HnswIndex::CheckReachability() const {
+  const auto start = std::chrono::steady_clock::now();
+  std::shared_lock<std::shared_mutex> lock(impl_->mu);
+  const DenseIndex& index = impl_->index;
+  ReachabilityReport report;
+  try {
+    const graph::Walk walk = graph::WalkFromEntry(index);
+    report.live_vectors = walk.live;
+    report.unreachable.reserve(walk.unreachable.size());
+    for (graph::Slot slot : walk.unreachable) {
+      report.unreachable.push_back(graph::KeyAt(index, slot));
+    }
+  } catch (const std::exception& e) {
+    return Status::IOError(std::string("out of memory walking the HNSW graph: ") + e.what());
+  }
+  std::sort(report.unreachable.begin(), report.unreachable.end());
+  impl_->last_unreachable = report.unreachable.size();
+  report.walk_ms = MillisSince(start);
+  return report;
+}
+
+namespace {
+
+/// Gives `slot` up to kRepairLinks level-0 in-edges from `nearest` (slots,
+/// closest first): into lists with room first; only if none has room, in
+/// place of a redundant edge. Returns the edges added; counts replacements.
+std::size_t LinkFromNearest(DenseIndex& index, graph::Slot slot,
+                            const std::vector<graph::Slot>& nearest, graph::Walk* walk,
+                            ReachabilityRepair* repair) {
+  std::size_t links = 0;
+  for (bool may_replace : {false, true}) {
+    for (std::size_t i = 0; i < nearest.size() && links < kRepairLinks; ++i) {
+      if (nearest[i] == slot) continue;
+      switch (graph::LinkOnBase(index, nearest[i], slot, may_replace, walk)) {
+        case graph::LinkOutcome::kReplaced:
+          ++repair->edges_replaced;
+          [[fallthrough]];
+        case graph::LinkOutcome::kAppended:
+          ++links;
+          break;
+        case graph::LinkOutcome::kAlreadyLinked:
+        case graph::LinkOutcome::kNoRoom:
+          break;
+      }
+    }
+    if (links > 0) break;
+  }
+  return links;
+}
+
+/// Slots of the matches of a USearch search result, closest first.
+template <typename SearchResult>
+std::vector<graph::Slot> ResultSlots(const SearchResult& found) {
+  std::vector<graph::Slot> slots(found.size());
+  for (std::size_t i = 0; i < found.size(); ++i) {
+    slots[i] = static_cast<graph::Slot>(found[i].member.slot);
+  }
+  return slots;
+}
+
+}  // namespace
+
+Result<ReachabilityRepair> HnswIndex::RepairReachability(SelfQueries self_queries) {
+  Impl& impl = *impl_;
+  if (impl.viewed) return Status::NotSupported("the index is a read-only view of a checkpoint");
+  const auto start = std::chrono::steady_clock::now();
+  std::unique_lock<std::shared_mutex> lock(impl.mu);
+  DenseIndex& index = impl.index;
+  ReachabilityRepair repair;
+  // The walk searches at insertion quality, the self-query check at the
+  // default expansion; the default is restored on every return.
+  const std::size_t search_ef = index.expansion_search();
+  struct RestoreEf {
+    DenseIndex& index;
+    std::size_t ef;
+    ~RestoreEf() { index.change_expansion_search(ef); }
+  } restore{index, search_ef};
+
+  std::vector<float> vector(impl.config.dimensions);
+  graph::Walk walk;
+  // Walks and relinks until nothing is unreachable (at most kMaxRepairWalks walks).
+  auto relink_unreachable = [&]() -> Status {
+    index.change_expansion_search(std::max(search_ef, index.expansion_add()));
+    for (std::uint32_t pass = 1;; ++pass) {
+      walk = graph::WalkFromEntry(index);
+      ++repair.walks;
+      if (repair.walks == 1) repair.found = walk.unreachable.size();
+      repair.remaining = walk.unreachable.size();
+      impl.last_unreachable = repair.remaining;
+      if (walk.unreachable.empty() || pass == kMaxRepairWalks) return Status::Ok();
+      // Later passes look further: the nearest candidates had no room.
+      const std::size_t candidates = kRepairCandidates << (pass - 1);
+      for (graph::Slot slot : walk.unreachable) {
+        if (walk.reached[slot]) continue;  // reached through one relinked before
+        const Key key = graph::KeyAt(index, slot);
+        if (index.get(key, vector.data()) != 1) continue;
+        auto found = index.search(vector.data(), candidates, DenseIndex::any_thread());
+        if (!found)
+          return Consume(found, "search for the neighbours of key " + std::to_string(key));
+        if (LinkFromNearest(index, slot, ResultSlots(found), &walk, &repair) == 0) continue;
+        ++repair.relinked;
+        graph::MarkReachableFrom(index, slot, &walk);
+        QUIVER_RETURN_IF_ERROR(crash_point::MaybeCrash("reachability.mid_repair"));
+      }
+    }
+  };
+
+  // Searches every live vector for itself at the default expansion and links
+  // each one missed from the nearest vectors that failed search ended at:
+  // the next search for it follows the same path and then the new edge.
+  auto relink_missed = [&]() -> Status {
+    index.change_expansion_search(search_ef);
+    const std::size_t slots = graph::Slots(index);
+    const auto free_key = index.free_key();
+    std::vector<std::vector<graph::Slot>> nearest(slots);
+    std::vector<std::uint8_t> missed(slots, 0);
+    std::atomic<std::size_t> next{0};
+    std::mutex error_mu;
+    Status first_error;
+    auto worker = [&] {
+      std::vector<float> own(impl.config.dimensions);
+      for (std::size_t slot; (slot = next.fetch_add(1)) < slots;) {
+        const Key key = graph::KeyAt(index, static_cast<graph::Slot>(slot));
+        if (key == free_key || index.get(key, own.data()) != 1) continue;
+        auto found = index.search(own.data(), kRepairCandidates, DenseIndex::any_thread());
+        if (!found) {
+          Status s = Consume(found, "search for key " + std::to_string(key));
+          std::lock_guard<std::mutex> guard(error_mu);
+          first_error = s;
+          return;
+        }
+        bool hit = false;
+        for (std::size_t i = 0; i < found.size() && i < kSelfQueryK; ++i) {
+          hit = hit || found[i].member.slot == slot;
+        }
+        if (!hit) {
+          missed[slot] = 1;
+          nearest[slot] = ResultSlots(found);
+        }
+      }
+    };
+    const std::size_t threads = std::max<std::size_t>(
+        1, std::min<std::size_t>(impl.ThreadContexts(), std::thread::hardware_concurrency()));
+    std::vector<std::thread> pool;
+    for (std::size_t t = 1; t < threads; ++t) pool.emplace_back(worker);
+    worker();
+    for (auto& thread : pool) thread.join();
+    QUIVER_RETURN_IF_ERROR(first_error);
+    for (std::size_t slot = 0; slot < slots; ++slot) {
+      if (!missed[slot]) continue;
+      ++repair.self_query_missed;
+      std::size_t links =
+          LinkFromNearest(index, static_cast<graph::Slot>(slot), nearest[slot], &walk, &repair);
+      if (links == 0) {
+        // Every list it ended at is full of edges that cannot go: look further.
+        const Key key = graph::KeyAt(index, static_cast<graph::Slot>(slot));
+        if (index.get(key, vector.data()) != 1) continue;
+        auto wider = index.search(vector.data(), kRepairCandidates * 4, DenseIndex::any_thread());
+        if (!wider)
+          return Consume(wider, "search for the neighbours of key " + std::to_string(key));
+        links = LinkFromNearest(index, static_cast<graph::Slot>(slot), ResultSlots(wider), &walk,
+                                &repair);
+      }
+      if (links > 0) {
+        ++repair.relinked;
+        QUIVER_RETURN_IF_ERROR(crash_point::MaybeCrash("reachability.mid_repair"));
+      }
+    }
+    return Status::Ok();
+  };
+
+  try {
+    QUIVER_RETURN_IF_ERROR(relink_unreachable());
+    // Another check catches vectors a round's replaced edges cut off.
+    for (int round = 0; self_queries == SelfQueries::kAll && round < kSelfQueryRounds; ++round) {
+      const std::uint64_t missed_before = repair.self_query_missed;
+      QUIVER_RETURN_IF_ERROR(relink_missed());
+      if (repair.self_query_missed == missed_before) break;
+    }
+    if (self_queries == SelfQueries::kAll) {
+      // A replaced edge may have stranded a node: walk (and relink) again.
+      QUIVER_RETURN_IF_ERROR(relink_unreachable());
+    }
+  } catch (const std::exception& e) {
+    return Status::IOError(std::string("out of memory repairing the HNSW graph: ") + e.what());
+  }
+  repair.ms = MillisSince(start);
+  return repair;
+}
+
+std::uint64_t HnswIndex::last_unreachable() const { return impl_->last_unreachable; }
 
 bool HnswIndex::is_view() const { return impl_->viewed; }
 

@@ -10,6 +10,7 @@
 //   checkpoint.after_rename    checkpoint.after_dir_sync  checkpoint.after_manifest
 //   checkpoint.after_remove_old checkpoint.after_trim
 //   open.after_cleanup         open.after_load            open.after_replay
+//   reachability.mid_repair    (after each node a graph repair relinks)
 
 #ifndef QUIVER_UTIL_CRASH_POINT_H_
 #define QUIVER_UTIL_CRASH_POINT_H_
