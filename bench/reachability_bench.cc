@@ -4,7 +4,7 @@
 // index before and after RepairReachability, and hnswlib with the same M and
 // ef_construction, in one run; then 5 churn rounds on both.
 //
-//   quiver_bench_reachability --data data/fashion-mnist [--m 16] [--ef-add 128]
+//   quiver_bench_reachability --data data/fashion-mnist [--n ROWS] [--m 16] [--ef-add 128]
 //       [--threads 2] [--rounds 5] [--churn 0.2] [--out bench/results/x.json]
 //
 // Measures, for each graph:
@@ -16,11 +16,17 @@
 //                 512 search is run only for the vectors missed at 64 (a search
 //                 that found its own vector at distance 0 with a smaller
 //                 candidate list finds it with a larger one).
-//   recall@10     at expansion 64 over query.fbin against gt_l2sq.ibin
-//   build_s       wall time of the build (threads as given), repair_ms its repair
+//   recall@10     at expansion 64 over query.fbin against gt_l2sq.ibin (not with
+//                 --n below the file's rows: the ground truth is for all of them)
+//   build_s       wall time of the build (threads as given); then the repair as
+//                 the write path runs it (walk + relink) and as a build runs it
+//                 (also the self-query check), each timed and measured
 // Churn: each round removes a random `churn` fraction of the vectors and adds
-// them again (Quiver: Remove + AddBatch, which reuses removed slots; hnswlib:
-// markDelete + addPoint, which updates in place), then Quiver repairs. The
+// them again (Quiver: Remove + AddBatch in batches of 1000 with the write
+// path's repairs, which reuses removed slots; hnswlib: markDelete + addPoint,
+// which updates in place), then Quiver walks and repairs as a checkpoint does.
+// A third Quiver index is built as `quiver import` does (batches of 1000
+// through the write path's repairs, then a checkpoint's). The
 // index is used directly (src/index/hnsw_index.h), as the collection's build,
 // write path and checkpoint use it, so that "before repair" can be measured.
 
@@ -48,6 +54,7 @@ using Json = nlohmann::json;
 struct Flags {
   std::string data;
   std::string out;
+  std::size_t n = 0;  // 0 = every row of base.fbin
   std::size_t m = 16;
   std::size_t ef_add = 128;
   std::size_t threads = 2;
@@ -56,7 +63,8 @@ struct Flags {
 };
 
 constexpr std::size_t kK = 10;
-constexpr std::size_t kBatch = 4096;  // CollectionImpl's rebuild batch
+constexpr std::size_t kBatch = 4096;        // CollectionImpl's rebuild batch
+constexpr std::size_t kImportBatch = 1000;  // `quiver import`'s default batch
 
 /// Runs fn(i) for i in [0, n) on `threads` threads.
 template <typename Fn>
@@ -122,21 +130,36 @@ class QuiverGraph : public Graph {
     if (!created.ok()) throw std::runtime_error(created.status().ToString());
     index_ = std::move(created).value();
   }
-  void AddRows(const std::vector<std::size_t>& rows) {
+  /// Adds `rows` in batches of `batch`; with `write_path`, repairs after each
+  /// batch as CollectionImpl::ApplyUpserts does (self-query check of the
+  /// batch; a walk once 1/64 of the index was added since the last one).
+  void AddRows(const std::vector<std::size_t>& rows, std::size_t batch = kBatch,
+               bool write_path = false) {
     std::vector<Key> keys;
     std::vector<float> vectors;
-    for (std::size_t i = 0; i < rows.size(); i += kBatch) {
+    std::size_t since_walk = 0;
+    for (std::size_t i = 0; i < rows.size(); i += batch) {
       keys.clear();
       vectors.clear();
-      for (std::size_t j = i; j < std::min(rows.size(), i + kBatch); ++j) {
+      for (std::size_t j = i; j < std::min(rows.size(), i + batch); ++j) {
         keys.push_back(rows[j]);
         vectors.insert(vectors.end(), base_.Row(rows[j]), base_.Row(rows[j]) + base_.cols);
       }
       Check(index_->AddBatch(keys.data(), vectors.data(), keys.size()));
+      if (!write_path) continue;
+      since_walk += keys.size();
+      const bool walk = since_walk * 64 >= index_->size();
+      if (walk) since_walk = 0;
+      auto repaired = index_->RepairReachability(index::HnswIndex::SelfQueries::kAdded, walk);
+      if (!repaired.ok()) throw std::runtime_error(repaired.status().ToString());
+      write_path_found_ += repaired->found;
+      write_path_missed_ += repaired->self_query_missed;
     }
   }
-  index::ReachabilityRepair Repair() {
-    auto repair = index_->RepairReachability();
+  std::uint64_t write_path_found_ = 0;
+  std::uint64_t write_path_missed_ = 0;
+  index::ReachabilityRepair Repair(index::HnswIndex::SelfQueries self_queries) {
+    auto repair = index_->RepairReachability(self_queries);
     if (!repair.ok()) throw std::runtime_error(repair.status().ToString());
     return *repair;
   }
@@ -158,7 +181,7 @@ class QuiverGraph : public Graph {
   void Churn(const std::vector<std::size_t>& rows) override {
     std::vector<Key> keys(rows.begin(), rows.end());
     Check(index_->Remove(keys.data(), keys.size()));
-    AddRows(rows);
+    AddRows(rows, kImportBatch, /*write_path=*/true);
   }
 
  private:
@@ -274,11 +297,16 @@ void PrintPoint(const std::string& what, const Point& p, std::size_t n) {
 
 int Run(const Flags& flags) {
   const std::string hint = "see bench/prepare_fashion_mnist.py or bench/prepare_clustered.py";
-  const Matrix base = ReadBin(flags.data + "/base.fbin", false, hint);
+  Matrix base = ReadBin(flags.data + "/base.fbin", false, hint);
+  const bool subset = flags.n > 0 && flags.n < base.rows;
+  if (subset) {  // the first n rows; the ground truth no longer applies
+    base.rows = flags.n;
+    base.f.resize(base.rows * base.cols);
+  }
   const Matrix query = ReadBin(flags.data + "/query.fbin", false, hint);
   Matrix truth_storage;
   const Matrix* truth = nullptr;
-  if (std::ifstream(flags.data + "/gt_l2sq.ibin").good()) {
+  if (!subset && std::ifstream(flags.data + "/gt_l2sq.ibin").good()) {
     truth_storage = ReadBin(flags.data + "/gt_l2sq.ibin", true, hint);
     truth = &truth_storage;
   }
@@ -308,27 +336,48 @@ int Run(const Flags& flags) {
     const double walk_ms = quiver.WalkMs();
     const Point before = Measure(quiver, base, query, truth, flags.threads);
     PrintPoint("quiver built, before repair", before, n);
-    const auto repair = quiver.Repair();
+    // As the write path repairs (walk + relink), then as a build does (also
+    // the self-query check), each measured.
+    const auto walk_repair = quiver.Repair(index::HnswIndex::SelfQueries::kNone);
+    const Point after_walk = Measure(quiver, base, query, truth, flags.threads);
+    PrintPoint("quiver after walk repair", after_walk, n);
+    const auto full_repair = quiver.Repair(index::HnswIndex::SelfQueries::kAll);
     const Point after = Measure(quiver, base, query, truth, flags.threads);
-    PrintPoint("quiver after repair", after, n);
+    PrintPoint("quiver after self-query repair", after, n);
+    const double repair_ms = walk_repair.ms + full_repair.ms;
     fmt::print(
-        "  build {:.1f} s; walk {:.1f} ms; repair {:.1f} ms ({:.2f}% of the build): found "
-        "{}, relinked {}, edges replaced {}, walks {}\n",
-        build_s, walk_ms, repair.ms, repair.ms / 10.0 / build_s, repair.found, repair.relinked,
-        repair.edges_replaced, repair.walks);
+        "  build {:.1f} s; walk {:.1f} ms; walk repair {:.1f} ms: found {}, relinked {}, "
+        "edges replaced {}, walks {}; self-query repair {:.1f} ms: missed {}, relinked {}, "
+        "edges replaced {}; both {:.2f}% of the build\n",
+        build_s, walk_ms, walk_repair.ms, walk_repair.found, walk_repair.relinked,
+        walk_repair.edges_replaced, walk_repair.walks, full_repair.ms,
+        full_repair.self_query_missed, full_repair.relinked, full_repair.edges_replaced,
+        repair_ms / 10.0 / build_s);
+    auto repair_json = [](const index::ReachabilityRepair& r) {
+      return Json{{"ms", r.ms},
+                  {"found", r.found},
+                  {"self_query_missed", r.self_query_missed},
+                  {"relinked", r.relinked},
+                  {"edges_replaced", r.edges_replaced},
+                  {"remaining", r.remaining},
+                  {"walks", r.walks}};
+    };
     Json rounds = Json::array();
     for (std::size_t r = 0; r < flags.rounds; ++r) {
       start = Clock::now();
       quiver.Churn(churn_rows[r]);
       const double churn_s = Seconds(start);
-      const auto fixed = quiver.Repair();
+      const auto fixed = quiver.Repair(index::HnswIndex::SelfQueries::kAdded);
       fmt::print(
-          "  churn round {}: {} re-added in {:.1f} s; repair found {} unreachable, "
-          "relinked {}, {} remain, {:.1f} ms\n",
-          r + 1, churn_rows[r].size(), churn_s, fixed.found, fixed.relinked, fixed.remaining,
-          fixed.ms);
+          "  churn round {}: {} re-added in {:.1f} s (write-path walks so far found {}, "
+          "self-query misses {}); checkpoint repair found {} unreachable, relinked {}, {} "
+          "remain, {:.1f} ms\n",
+          r + 1, churn_rows[r].size(), churn_s, quiver.write_path_found_, quiver.write_path_missed_,
+          fixed.found, fixed.relinked, fixed.remaining, fixed.ms);
       rounds.push_back({{"readded", churn_rows[r].size()},
                         {"seconds", churn_s},
+                        {"write_path_walk_found", quiver.write_path_found_},
+                        {"write_path_self_query_missed", quiver.write_path_missed_},
                         {"found", fixed.found},
                         {"relinked", fixed.relinked},
                         {"remaining", fixed.remaining},
@@ -339,15 +388,30 @@ int Run(const Flags& flags) {
     out["quiver"] = {{"build_s", build_s},
                      {"walk_ms", walk_ms},
                      {"before", before.ToJson()},
-                     {"after", after.ToJson()},
-                     {"repair",
-                      {{"ms", repair.ms},
-                       {"found", repair.found},
-                       {"relinked", repair.relinked},
-                       {"edges_replaced", repair.edges_replaced},
-                       {"walks", repair.walks}}},
+                     {"after_walk_repair", after_walk.ToJson()},
+                     {"after_self_query_repair", after.ToJson()},
+                     {"walk_repair", repair_json(walk_repair)},
+                     {"self_query_repair", repair_json(full_repair)},
                      {"churn_rounds", rounds},
                      {"after_churn", churned.ToJson()}};
+  }
+  {
+    // As `quiver import` builds it: batches of 1000 through the write path.
+    QuiverGraph imported(base, flags);
+    auto start = Clock::now();
+    imported.AddRows(all, kImportBatch, /*write_path=*/true);
+    const auto closing = imported.Repair(index::HnswIndex::SelfQueries::kAdded);  // checkpoint
+    const double build_s = Seconds(start);
+    const Point point = Measure(imported, base, query, truth, flags.threads);
+    PrintPoint("quiver write path (import)", point, n);
+    fmt::print(
+        "  import-like build {:.1f} s with per-batch repairs (walks found {}, self-query "
+        "misses relinked {}; checkpoint repair found {})\n",
+        build_s, imported.write_path_found_, imported.write_path_missed_, closing.found);
+    out["quiver_write_path"] = {{"build_s", build_s},
+                                {"point", point.ToJson()},
+                                {"walk_found", imported.write_path_found_},
+                                {"self_query_missed", imported.write_path_missed_}};
   }
   {
     HnswlibGraph hnsw(base, flags);
@@ -386,6 +450,8 @@ int main(int argc, char** argv) {
         flags.data = value();
       } else if (arg == "--out") {
         flags.out = value();
+      } else if (arg == "--n") {
+        flags.n = std::stoul(value());
       } else if (arg == "--m") {
         flags.m = std::stoul(value());
       } else if (arg == "--ef-add") {
@@ -406,7 +472,7 @@ int main(int argc, char** argv) {
     }
   }
   if (flags.data.empty()) {
-    std::cerr << "usage: quiver_bench_reachability --data DIR [--m 16] [--ef-add 128] "
+    std::cerr << "usage: quiver_bench_reachability --data DIR [--n ROWS] [--m 16] [--ef-add 128] "
                  "[--threads 2] [--rounds 5] [--churn 0.2] [--out FILE.json]\n";
     return 2;
   }

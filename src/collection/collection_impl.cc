@@ -246,7 +246,7 @@ Status CollectionImpl::ReplayChangeLog(RecoveryReport* report) {
   if (!changes.empty()) MarkDirty(changes.size());
   // Also when nothing was replayed: a checkpoint written before Quiver
   // repaired graphs may hold unreachable nodes.
-  return RepairReachability(index.get(), "open");
+  return RepairReachability(index.get(), "open", index::HnswIndex::SelfQueries::kAdded);
 }
 
 // --- State checks and validation ---------------------------------------------------
@@ -377,14 +377,16 @@ Status CollectionImpl::ApplyUpserts(const std::vector<Record>& records,
   applied_seq_ = last_seq;
   changes_since_walk_ += records.size();
   const auto current = index();
-  if (changes_since_walk_ * kWalkEveryFraction >= current->size()) {
-    // The batch is acknowledged either way; a failed repair is retried by the
-    // next walk, and a checkpoint never saves the graph before one succeeds.
-    Status repaired = RepairReachability(current.get(), "write");
-    if (!repaired.ok()) {
-      context_.log->Error("collection '{}': reachability repair after a write failed: {}",
-                          entry_.name, repaired.ToString());
-    }
+  // Every added vector is searched for itself (and linked if missed); the
+  // whole graph is walked once 1/kWalkEveryFraction of it was added. The
+  // batch is acknowledged either way; a failed repair is retried by the next
+  // one, and a checkpoint never saves the graph before one succeeds.
+  const bool walk = changes_since_walk_ * kWalkEveryFraction >= current->size();
+  Status repaired =
+      RepairReachability(current.get(), "write", index::HnswIndex::SelfQueries::kAdded, walk);
+  if (!repaired.ok()) {
+    context_.log->Error("collection '{}': reachability repair after a write failed: {}",
+                        entry_.name, repaired.ToString());
   }
   return AfterWrite(records.size());
 }
@@ -609,8 +611,9 @@ Status CollectionImpl::CheckpointLocked(const CollectionConfig* new_config) {
   if (new_config == nullptr) QUIVER_RETURN_IF_ERROR(CompactIfChurned());
   // Never persist a graph with unreachable nodes that a walk would find.
   if (changes_since_walk_ > 0 || index()->last_unreachable() > 0) {
-    QUIVER_RETURN_IF_ERROR(RepairReachability(index().get(), "checkpoint")
-                               .WithContext("checkpoint of '" + entry_.name + "'"));
+    QUIVER_RETURN_IF_ERROR(
+        RepairReachability(index().get(), "checkpoint", index::HnswIndex::SelfQueries::kAdded)
+            .WithContext("checkpoint of '" + entry_.name + "'"));
   }
   std::shared_lock<std::shared_mutex> gate;
   if (context_.checkpoint_gate)
@@ -773,7 +776,7 @@ Result<VerifyReport> CollectionImpl::Verify() {
 }
 
 Status CollectionImpl::RepairReachability(index::HnswIndex* index, std::string_view after,
-                                          index::HnswIndex::SelfQueries self_queries) {
+                                          index::HnswIndex::SelfQueries self_queries, bool walk) {
   const bool current = index == this->index().get();
   if (index->is_view()) {
     // Immutable: count only, for Stats and Verify.
@@ -786,9 +789,13 @@ Status CollectionImpl::RepairReachability(index::HnswIndex* index, std::string_v
     }
     return Status::Ok();
   }
-  QUIVER_ASSIGN_OR_RETURN(auto repair, index->RepairReachability(self_queries));
-  if (current) changes_since_walk_ = 0;  // only after a repair that ran to its end
-  if (repair.found == 0 && repair.self_query_missed == 0) return Status::Ok();
+  QUIVER_ASSIGN_OR_RETURN(auto repair, index->RepairReachability(self_queries, walk));
+  // Only after a walk and repair that ran to their end.
+  if (current && walk) changes_since_walk_ = 0;
+  // A write's few self-query misses are routine; say only what a walk found.
+  if (repair.found == 0 && (after == "write" || repair.self_query_missed == 0)) {
+    return Status::Ok();
+  }
   // The relinked graph differs from the checkpoint: save it at the next one.
   if (after == "open") MarkDirty(1);
   const std::string what = fmt::format(

@@ -116,14 +116,15 @@ class CollectionImpl final : public Collection {
   /// Rebuilds the index from SQLite when many of its vectors were removed or
   /// replaced since it was built (see HnswIndex::removed_slots). Holds write_mu_.
   Status CompactIfChurned();
-  /// Walks `index` and relinks its unreachable live vectors (and, with
-  /// SelfQueries::kAll, those a search for themselves misses; see
+  /// Walks `index` (if `walk`) and relinks its unreachable live vectors, and
+  /// those of `self_queries` a search for themselves misses (see
   /// HnswIndex::RepairReachability), logging what it did `after` (e.g.
   /// "build"). A view is only walked. Resets changes_since_walk_ when `index`
   /// is the current one. Caller holds write_mu_ or owns `index` alone.
   Status RepairReachability(
       index::HnswIndex* index, std::string_view after,
-      index::HnswIndex::SelfQueries self_queries = index::HnswIndex::SelfQueries::kNone);
+      index::HnswIndex::SelfQueries self_queries = index::HnswIndex::SelfQueries::kNone,
+      bool walk = true);
   /// Writes a checkpoint of the current index. With `new_config`, the
   /// manifest commit also stores that configuration (Rebuild).
   Status CheckpointLocked(const CollectionConfig* new_config = nullptr);

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstring>
 #include <mutex>
+#include <numeric>
 #include <semaphore>
 #include <shared_mutex>
 #include <thread>
@@ -29,6 +30,7 @@ constexpr char kFooterMagic[8] = {'Q', 'V', 'R', 'I', 'N', 'D', 'X', '1'};
 constexpr std::uint32_t kFooterVersion = 1;
 constexpr std::size_t kFooterBytes = 64;
 constexpr std::size_t kIoChunkBytes = 1 << 20;
+constexpr graph::Slot kNoSlot = ~graph::Slot{0};
 
 us::metric_kind_t ToUsearch(Metric metric) {
   switch (metric) {
@@ -217,6 +219,9 @@ struct HnswIndex::Impl {
   bool viewed = false;
   /// See HnswIndex::last_unreachable.
   std::atomic<std::uint64_t> last_unreachable{0};
+  /// Slots AddBatch filled since the last self-query check (SelfQueries::kAdded).
+  std::mutex unchecked_mu;
+  std::vector<graph::Slot> unchecked_slots;
 
   std::size_t ThreadContexts() const { return search_threads + add_threads; }
 
@@ -412,12 +417,14 @@ Status HnswIndex::AddBatch(const Key* keys, const float* vectors, std::size_t n)
   std::atomic<std::size_t> next{0};
   std::mutex error_mu;
   Status first_error;
+  std::vector<graph::Slot> slots(n, kNoSlot);
   auto worker = [&] {
     while (true) {
       std::size_t i = next.fetch_add(1, std::memory_order_relaxed);
       if (i >= n) return;
       try {
         auto added = impl.index.add(keys[i], vectors + i * dims);
+        slots[i] = static_cast<graph::Slot>(added.slot);
         if (!added) {
           Status s = Consume(added, "add key " + std::to_string(keys[i]));
           std::lock_guard<std::mutex> guard(error_mu);
@@ -437,6 +444,10 @@ Status HnswIndex::AddBatch(const Key* keys, const float* vectors, std::size_t n)
   for (std::size_t t = 1; t < threads; ++t) pool.emplace_back(worker);
   worker();
   for (auto& thread : pool) thread.join();
+  std::lock_guard<std::mutex> guard(impl.unchecked_mu);
+  for (graph::Slot slot : slots) {
+    if (slot != kNoSlot) impl.unchecked_slots.push_back(slot);
+  }
   return first_error;
 }
 
@@ -656,7 +667,8 @@ std::vector<graph::Slot> ResultSlots(const SearchResult& found) {
 
 }  // namespace
 
-Result<ReachabilityRepair> HnswIndex::RepairReachability(SelfQueries self_queries) {
+Result<ReachabilityRepair> HnswIndex::RepairReachability(SelfQueries self_queries,
+                                                         bool walk_first) {
   Impl& impl = *impl_;
   if (impl.viewed) return Status::NotSupported("the index is a read-only view of a checkpoint");
   const auto start = std::chrono::steady_clock::now();
@@ -704,18 +716,21 @@ Result<ReachabilityRepair> HnswIndex::RepairReachability(SelfQueries self_querie
   // Searches every live vector for itself at the default expansion and links
   // each one missed from the nearest vectors that failed search ended at:
   // the next search for it follows the same path and then the new edge.
-  auto relink_missed = [&]() -> Status {
+  auto relink_missed = [&](const std::vector<graph::Slot>& to_check) -> Status {
     index.change_expansion_search(search_ef);
     const std::size_t slots = graph::Slots(index);
     const auto free_key = index.free_key();
-    std::vector<std::vector<graph::Slot>> nearest(slots);
-    std::vector<std::uint8_t> missed(slots, 0);
+    // Indexed like to_check.
+    std::vector<std::vector<graph::Slot>> nearest(to_check.size());
+    std::vector<std::uint8_t> missed(to_check.size(), 0);
     std::atomic<std::size_t> next{0};
     std::mutex error_mu;
     Status first_error;
     auto worker = [&] {
       std::vector<float> own(impl.config.dimensions);
-      for (std::size_t slot; (slot = next.fetch_add(1)) < slots;) {
+      for (std::size_t i; (i = next.fetch_add(1)) < to_check.size();) {
+        const std::size_t slot = to_check[i];
+        if (slot >= slots) continue;
         const Key key = graph::KeyAt(index, static_cast<graph::Slot>(slot));
         if (key == free_key || index.get(key, own.data()) != 1) continue;
         auto found = index.search(own.data(), kRepairCandidates, DenseIndex::any_thread());
@@ -726,12 +741,12 @@ Result<ReachabilityRepair> HnswIndex::RepairReachability(SelfQueries self_querie
           return;
         }
         bool hit = false;
-        for (std::size_t i = 0; i < found.size() && i < kSelfQueryK; ++i) {
-          hit = hit || found[i].member.slot == slot;
+        for (std::size_t j = 0; j < found.size() && j < kSelfQueryK; ++j) {
+          hit = hit || found[j].member.slot == slot;
         }
         if (!hit) {
-          missed[slot] = 1;
-          nearest[slot] = ResultSlots(found);
+          missed[i] = 1;
+          nearest[i] = ResultSlots(found);
         }
       }
     };
@@ -742,20 +757,19 @@ Result<ReachabilityRepair> HnswIndex::RepairReachability(SelfQueries self_querie
     worker();
     for (auto& thread : pool) thread.join();
     QUIVER_RETURN_IF_ERROR(first_error);
-    for (std::size_t slot = 0; slot < slots; ++slot) {
-      if (!missed[slot]) continue;
+    for (std::size_t i = 0; i < to_check.size(); ++i) {
+      if (!missed[i]) continue;
+      const graph::Slot slot = to_check[i];
       ++repair.self_query_missed;
-      std::size_t links =
-          LinkFromNearest(index, static_cast<graph::Slot>(slot), nearest[slot], &walk, &repair);
+      std::size_t links = LinkFromNearest(index, slot, nearest[i], &walk, &repair);
       if (links == 0) {
         // Every list it ended at is full of edges that cannot go: look further.
-        const Key key = graph::KeyAt(index, static_cast<graph::Slot>(slot));
+        const Key key = graph::KeyAt(index, slot);
         if (index.get(key, vector.data()) != 1) continue;
         auto wider = index.search(vector.data(), kRepairCandidates * 4, DenseIndex::any_thread());
         if (!wider)
           return Consume(wider, "search for the neighbours of key " + std::to_string(key));
-        links = LinkFromNearest(index, static_cast<graph::Slot>(slot), ResultSlots(wider), &walk,
-                                &repair);
+        links = LinkFromNearest(index, slot, ResultSlots(wider), &walk, &repair);
       }
       if (links > 0) {
         ++repair.relinked;
@@ -766,16 +780,32 @@ Result<ReachabilityRepair> HnswIndex::RepairReachability(SelfQueries self_querie
   };
 
   try {
-    QUIVER_RETURN_IF_ERROR(relink_unreachable());
-    // Another check catches vectors a round's replaced edges cut off.
-    for (int round = 0; self_queries == SelfQueries::kAll && round < kSelfQueryRounds; ++round) {
-      const std::uint64_t missed_before = repair.self_query_missed;
-      QUIVER_RETURN_IF_ERROR(relink_missed());
-      if (repair.self_query_missed == missed_before) break;
+    if (walk_first) QUIVER_RETURN_IF_ERROR(relink_unreachable());
+    std::vector<graph::Slot> to_check;
+    {
+      std::lock_guard<std::mutex> guard(impl.unchecked_mu);
+      if (self_queries != SelfQueries::kNone) to_check.swap(impl.unchecked_slots);
     }
     if (self_queries == SelfQueries::kAll) {
+      to_check.resize(graph::Slots(index));
+      std::iota(to_check.begin(), to_check.end(), graph::Slot{0});
+    }
+    if (!to_check.empty()) {
+      if (!walk_first) {
+        // No walk, so no in-degrees: LinkOnBase then only appends (safe).
+        walk.reached.assign(graph::Slots(index), 0);
+        walk.in_degree.assign(graph::Slots(index), 0);
+      }
+      // Another check catches vectors a round's replaced edges cut off.
+      for (int round = 0; round < kSelfQueryRounds; ++round) {
+        const std::uint64_t missed_before = repair.self_query_missed;
+        const std::uint64_t replaced_before = repair.edges_replaced;
+        QUIVER_RETURN_IF_ERROR(relink_missed(to_check));
+        if (repair.self_query_missed == missed_before) break;
+        if (repair.edges_replaced == replaced_before) break;  // nothing was cut off
+      }
       // A replaced edge may have stranded a node: walk (and relink) again.
-      QUIVER_RETURN_IF_ERROR(relink_unreachable());
+      if (walk_first || repair.edges_replaced > 0) QUIVER_RETURN_IF_ERROR(relink_unreachable());
     }
   } catch (const std::exception& e) {
     return Status::IOError(std::string("out of memory repairing the HNSW graph: ") + e.what());

@@ -76,10 +76,10 @@ struct ReachabilityRepair {
   /// Unreachable live vectors found by the first walk.
   std::uint64_t found = 0;
   /// Vectors given new in-edges (unreachable ones; the others became
-  /// reachable through them; and, with SelfQueries::kAll, missed ones).
+  /// reachable through them; and vectors the self-query check missed).
   std::uint64_t relinked = 0;
-  /// With SelfQueries::kAll: live vectors a search for their own vector did
-  /// not return before they were relinked.
+  /// Vectors the self-query check (SelfQueries) found missing from a search
+  /// for their own vector, before they were relinked (summed over rounds).
   std::uint64_t self_query_missed = 0;
   /// Edges dropped to keep a full neighbour list within the degree bound.
   std::uint64_t edges_replaced = 0;
@@ -161,28 +161,38 @@ class HnswIndex {
   /// view. Callers must exclude AddBatch/Remove while it runs.
   Result<ReachabilityReport> CheckReachability() const;
 
-  /// Makes every unreachable live vector reachable again: each one is linked
-  /// on level 0 from the nearest reachable vectors that an HNSW search for its
-  /// own vector finds (at expansion max(expansion_add, expansion_search)), up
-  /// to two in-edges; a full neighbour list gives up its most redundant edge
-  /// (the neighbour with the most in-edges, at least two), so the degree
-  /// bound holds and no edge that is some node's only way in is dropped.
-  /// Walks again until nothing is unreachable (at most 4 walks).
+  /// Which live vectors RepairReachability searches for themselves.
+  enum class SelfQueries {
+    kNone,
+    /// The vectors AddBatch added since the last kAdded or kAll check.
+    kAdded,
+    /// Every live vector: one search per vector (builds).
+    kAll,
+  };
+
+  /// With `walk_first` (the default), makes every unreachable live vector
+  /// reachable again: each one is linked on level 0 from the nearest reachable
+  /// vectors that an HNSW search for its own vector finds (at expansion
+  /// max(expansion_add, expansion_search)), up to two in-edges, into lists
+  /// with room first; only if none has room, a full list gives up an edge to
+  /// a removed node or to its most redundant neighbour (one with at least two
+  /// in-edges), so the degree bound holds. Walks again until nothing is
+  /// unreachable (at most 4 walks).
   ///
-  /// With SelfQueries::kAll it then also searches every live vector for
-  /// itself (k=8, the default expansion_search) and links each one the search
-  /// misses from the nearest vectors that search ended at, so that the next
-  /// search for it follows the same path and then the new edge; then walks
-  /// again. That costs one search per vector (a fraction of a build: see
-  /// docs/reachability.md), so builds use it and the write path does not.
+  /// Then, unless `self_queries` is kNone, searches the chosen vectors for
+  /// themselves (k=8, the default expansion_search) and links each one the
+  /// search misses from the nearest vectors that search ended at, so that the
+  /// next search for it follows the same path and then the new edge (up to 3
+  /// rounds), then walks again if an edge was replaced. docs/reachability.md
+  /// has the costs and the reasons.
   ///
   /// Searches wait while it runs; callers must exclude AddBatch/Remove. Every
   /// edge change is complete on its own, so stopping at any point (an error,
   /// or the crash point "reachability.mid_repair") leaves a valid, searchable
   /// graph. NotSupported on a view; Internal if USearch fails a search;
   /// IOError when out of memory.
-  enum class SelfQueries { kNone, kAll };
-  Result<ReachabilityRepair> RepairReachability(SelfQueries self_queries = SelfQueries::kNone);
+  Result<ReachabilityRepair> RepairReachability(SelfQueries self_queries = SelfQueries::kNone,
+                                                bool walk_first = true);
 
   /// Unreachable live vectors found by the last CheckReachability, or left by
   /// the last RepairReachability; 0 before either ran.

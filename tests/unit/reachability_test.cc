@@ -184,6 +184,32 @@ TEST(ReachabilityTest, ChurnRoundsStayRepaired) {
   EXPECT_THAT(SelfQueryMisses(*index, keys, vectors), IsEmpty());
 }
 
+// The write path's check: each batch's vectors are searched for themselves,
+// without a walk of the whole graph, and the ones missed are linked.
+TEST(ReachabilityTest, AddedVectorsAreCheckedWithoutAWalk) {
+  const std::size_t n = 4000;
+  const auto vectors = TightClusters(n, 7);
+  const auto keys = Iota(n);
+  auto index = Build(keys, vectors, /*add_threads=*/1);
+  ASSERT_TRUE(index->RepairReachability(index::HnswIndex::SelfQueries::kAdded).ok());
+  const auto batch = TightClusters(1000, 21);
+  const auto batch_keys = Iota(1000, n);
+  ASSERT_TRUE(index->AddBatch(batch_keys.data(), batch.data(), batch_keys.size()).ok());
+  auto checked =
+      index->RepairReachability(index::HnswIndex::SelfQueries::kAdded, /*walk_first=*/false);
+  ASSERT_TRUE(checked.ok()) << checked.status().ToString();
+  EXPECT_EQ(checked->found, 0u) << "no walk";
+  EXPECT_GT(checked->self_query_missed, 0u) << "this graph makes some added vectors unfindable";
+  EXPECT_EQ(checked->edges_replaced, 0u) << "without a walk's in-degrees, only appends";
+  EXPECT_EQ(checked->walks, 0u);
+  EXPECT_LE(SelfQueryMisses(*index, batch_keys, batch).size(), checked->self_query_missed / 4)
+      << "linking from where the failed search ended fixes most of them";
+  // The next check has nothing left to look at.
+  EXPECT_EQ(
+      index->RepairReachability(index::HnswIndex::SelfQueries::kAdded, false)->self_query_missed,
+      0u);
+}
+
 // A repair stopped half-way (an error, a crash) leaves a valid graph: every
 // search works, the walk still counts honestly, and a later repair finishes.
 TEST(ReachabilityTest, InterruptedRepairLeavesAValidGraph) {
