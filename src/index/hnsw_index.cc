@@ -629,13 +629,15 @@ Result<ReachabilityReport> HnswIndex::CheckReachability() const {
 namespace {
 
 /// Gives `slot` up to kRepairLinks level-0 in-edges from `nearest` (slots,
-/// closest first): into lists with room first; only if none has room, in
-/// place of a redundant edge. Returns the edges added; counts replacements.
+/// closest first): into lists with room first; only if none has room and
+/// `walk` holds a walk's in-degrees, in place of a redundant edge. Returns the
+/// edges added; counts replacements.
 std::size_t LinkFromNearest(DenseIndex& index, graph::Slot slot,
-                            const std::vector<graph::Slot>& nearest, graph::Walk* walk,
+                            const std::vector<graph::Slot>& nearest, bool walked, graph::Walk* walk,
                             ReachabilityRepair* repair) {
   std::size_t links = 0;
   for (bool may_replace : {false, true}) {
+    if (may_replace && !walked) break;
     for (std::size_t i = 0; i < nearest.size() && links < kRepairLinks; ++i) {
       if (nearest[i] == slot) continue;
       switch (graph::LinkOnBase(index, nearest[i], slot, may_replace, walk)) {
@@ -686,6 +688,7 @@ Result<ReachabilityRepair> HnswIndex::RepairReachability(SelfQueries self_querie
 
   std::vector<float> vector(impl.config.dimensions);
   graph::Walk walk;
+  const bool walked = walk_first;  // walk.in_degree is a walk's, not zeros
   // Walks and relinks until nothing is unreachable (at most kMaxRepairWalks walks).
   auto relink_unreachable = [&]() -> Status {
     index.change_expansion_search(std::max(search_ef, index.expansion_add()));
@@ -705,7 +708,7 @@ Result<ReachabilityRepair> HnswIndex::RepairReachability(SelfQueries self_querie
         auto found = index.search(vector.data(), candidates, DenseIndex::any_thread());
         if (!found)
           return Consume(found, "search for the neighbours of key " + std::to_string(key));
-        if (LinkFromNearest(index, slot, ResultSlots(found), &walk, &repair) == 0) continue;
+        if (LinkFromNearest(index, slot, ResultSlots(found), true, &walk, &repair) == 0) continue;
         ++repair.relinked;
         graph::MarkReachableFrom(index, slot, &walk);
         QUIVER_RETURN_IF_ERROR(crash_point::MaybeCrash("reachability.mid_repair"));
@@ -761,7 +764,7 @@ Result<ReachabilityRepair> HnswIndex::RepairReachability(SelfQueries self_querie
       if (!missed[i]) continue;
       const graph::Slot slot = to_check[i];
       ++repair.self_query_missed;
-      std::size_t links = LinkFromNearest(index, slot, nearest[i], &walk, &repair);
+      std::size_t links = LinkFromNearest(index, slot, nearest[i], walked, &walk, &repair);
       if (links == 0) {
         // Every list it ended at is full of edges that cannot go: look further.
         const Key key = graph::KeyAt(index, slot);
@@ -769,7 +772,7 @@ Result<ReachabilityRepair> HnswIndex::RepairReachability(SelfQueries self_querie
         auto wider = index.search(vector.data(), kRepairCandidates * 4, DenseIndex::any_thread());
         if (!wider)
           return Consume(wider, "search for the neighbours of key " + std::to_string(key));
-        links = LinkFromNearest(index, slot, ResultSlots(wider), &walk, &repair);
+        links = LinkFromNearest(index, slot, ResultSlots(wider), walked, &walk, &repair);
       }
       if (links > 0) {
         ++repair.relinked;
@@ -792,7 +795,7 @@ Result<ReachabilityRepair> HnswIndex::RepairReachability(SelfQueries self_querie
     }
     if (!to_check.empty()) {
       if (!walk_first) {
-        // No walk, so no in-degrees: LinkOnBase then only appends (safe).
+        // No walk, so no in-degrees: links are only appended.
         walk.reached.assign(graph::Slots(index), 0);
         walk.in_degree.assign(graph::Slots(index), 0);
       }

@@ -155,7 +155,7 @@ TEST(ReachabilityTest, ChurnRoundsStayRepaired) {
   const std::size_t n = 4000;
   auto vectors = TightClusters(n, 3);
   const auto keys = Iota(n);
-  auto index = Build(keys, vectors, /*add_threads=*/2);
+  auto index = Build(keys, vectors, /*add_threads=*/1);
   ASSERT_EQ(index->RepairReachability()->remaining, 0u);
   std::mt19937 rng(5);
   std::size_t stranded_by_churn = 0;
