@@ -160,7 +160,8 @@ class Collection {
   /// Checks that the live keys in SQLite equal the keys in the index (I7), that
   /// every stored embedding has the collection's dimensions, that every live
   /// vector is reachable from the HNSW graph's entry point (else no search can
-  /// return it; O(vectors + edges), about 0.1 s per million vectors at M=16),
+  /// return it; O(vectors + edges): 64 ms for 60,000 vectors at M=16 on a
+  /// loaded 2-core machine, so about 1 s per million),
   /// and that the current checkpoint file matches its manifest checksum (I4).
   virtual Result<VerifyReport> Verify() = 0;
 };
