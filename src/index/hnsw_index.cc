@@ -677,14 +677,15 @@ Result<ReachabilityRepair> HnswIndex::RepairReachability(SelfQueries self_querie
   std::unique_lock<std::shared_mutex> lock(impl.mu);
   DenseIndex& index = impl.index;
   ReachabilityRepair repair;
-  // The walk searches at insertion quality, the self-query check at the
-  // default expansion; the default is restored on every return.
-  const std::size_t search_ef = index.expansion_search();
+  // The walk's repair searches at insertion quality, the self-query check at
+  // the collection's default expansion (the index's current one is whatever
+  // the last search asked for, see Search; it is put back on every return).
+  const std::size_t search_ef = impl.config.expansion_search;
   struct RestoreEf {
     DenseIndex& index;
     std::size_t ef;
     ~RestoreEf() { index.change_expansion_search(ef); }
-  } restore{index, search_ef};
+  } restore{index, index.expansion_search()};
 
   std::vector<float> vector(impl.config.dimensions);
   graph::Walk walk;
