@@ -212,6 +212,9 @@ void PrintStatsText(const CollectionStats& stats) {
   fmt::print("  indexed      {}\n", stats.indexed_fields.empty()
                                         ? std::string("no metadata fields")
                                         : fmt::format("{}", fmt::join(stats.indexed_fields, ", ")));
+  fmt::print(
+      "  unreachable  {} vectors no search can reach{}\n", stats.unreachable_vectors,
+      stats.unreachable_vectors == 0 ? "" : " (a checkpoint or `quiver rebuild` repairs them)");
   if (!stats.fatal_error.empty()) {
     fmt::print("  FATAL ERROR  {} (read-only until reopened)\n", stats.fatal_error);
   }
@@ -254,10 +257,10 @@ Result<bool> VerifyCollection(Store& store, const std::string& name) {
   Result<VerifyReport> report = (*collection)->Verify();
   if (!report.ok()) return report.status().WithContext(fmt::format("verify {}", name));
   for (const std::string& problem : report->problems) fmt::print("{}: {}\n", name, problem);
-  fmt::print("{}: {} ({} and {} checked)\n", name,
+  fmt::print("{}: {} ({} and {} checked, {} unreachable in the graph)\n", name,
              report->clean() ? std::string("clean") : Plural(report->problems.size(), "problem"),
              Plural(report->records_checked, "record"),
-             Plural(report->index_vectors_checked, "index vector"));
+             Plural(report->index_vectors_checked, "index vector"), report->unreachable);
   return report->clean();
 }
 

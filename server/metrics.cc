@@ -41,6 +41,9 @@ const CollectionGauge kCollectionGauges[] = {
     {"quiver_collection_last_checkpoint_duration_seconds",
      "Duration of the last checkpoint written by this process (0 = none).",
      [](const CollectionStats& s) { return s.last_checkpoint_ms / 1000.0; }},
+    {"quiver_collection_unreachable_vectors",
+     "Live vectors the last HNSW graph walk did not reach (no search can return them).",
+     [](const CollectionStats& s) { return static_cast<double>(s.unreachable_vectors); }},
     {"quiver_collection_latched", "1 if the collection is read-only after a failed write.",
      [](const CollectionStats& s) { return s.fatal_error.empty() ? 0.0 : 1.0; }},
 };

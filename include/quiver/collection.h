@@ -43,6 +43,11 @@ struct CollectionStats {
   std::uint64_t checkpoint_bytes = 0;
   /// Duration of the last checkpoint written by this process, milliseconds (0 = none).
   double last_checkpoint_ms = 0;
+  /// Live vectors that the last walk of the HNSW graph from its entry point
+  /// did not reach, so that no search could return them, left unrepaired
+  /// (0 when healthy). Walks run after builds, opens, checkpoints and every
+  /// 1/64 of the index in added vectors; Verify walks afresh.
+  std::uint64_t unreachable_vectors = 0;
   /// Distance kernel chosen at run time: "avx512" or "avx2" for Quiver's float32-accumulating
   /// kernels (f32 collections on x86-64 with AVX2+FMA), else the NumKong kernel USearch
   /// dispatched to, e.g. "skylake", "icelake", "haswell", "serial".
@@ -58,6 +63,9 @@ struct VerifyReport {
   std::string collection;
   std::uint64_t records_checked = 0;
   std::uint64_t index_vectors_checked = 0;
+  /// Live vectors that no walk from the HNSW entry point reaches (each is
+  /// also listed in `problems`).
+  std::uint64_t unreachable = 0;
   /// Human-readable lines, one per difference, e.g. "key 17: in SQLite, missing from index".
   std::vector<std::string> problems;
   bool clean() const { return problems.empty(); }
@@ -184,8 +192,11 @@ class Collection {
   virtual Status Rebuild(const RebuildOptions& options) = 0;
 
   /// Checks that the live keys in SQLite equal the keys in the index (I7), that
-  /// every stored embedding has the collection's dimensions, and that the
-  /// current checkpoint file matches its manifest checksum (I4).
+  /// every stored embedding has the collection's dimensions, that every live
+  /// vector is reachable from the HNSW graph's entry point (else no search can
+  /// return it; O(vectors + edges): 64 ms for 60,000 vectors at M=16 on a
+  /// loaded 2-core machine, so about 1 s per million),
+  /// and that the current checkpoint file matches its manifest checksum (I4).
   virtual Result<VerifyReport> Verify() = 0;
 };
 

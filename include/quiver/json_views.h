@@ -47,6 +47,7 @@ JsonT StatsToJson(const CollectionStats& stats) {
           {"checkpoint_applied_seq", stats.checkpoint_applied_seq},
           {"checkpoint_bytes", stats.checkpoint_bytes},
           {"last_checkpoint_ms", stats.last_checkpoint_ms},
+          {"unreachable_vectors", stats.unreachable_vectors},
           {"simd_kernel", stats.simd_kernel},
           {"fatal_error", stats.fatal_error}};
 }

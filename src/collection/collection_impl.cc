@@ -22,6 +22,11 @@ constexpr std::size_t kMaxIdBytes = 1024;
 /// Compact (rebuild) the index at a checkpoint once this many vectors were
 /// removed or replaced since it was built, and at least a quarter of its size.
 constexpr std::size_t kCompactMinRemoved = 1000;
+/// The write path walks the graph for unreachable nodes (and relinks them)
+/// once the vectors added since the last walk reach 1/kWalkEveryFraction of
+/// the index: a walk costs O(vectors + edges), so this keeps its amortized
+/// cost to a few reads per added vector. Checkpoints always walk first.
+constexpr std::uint64_t kWalkEveryFraction = 64;
 
 double MillisSince(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
@@ -174,6 +179,9 @@ Result<std::shared_ptr<index::HnswIndex>> CollectionImpl::BuildFromStorage(
       snapshot_seq));
   QUIVER_RETURN_IF_ERROR(flush());
   if (progress && reported != done) progress(done, total);
+  // A build can afford a self-query check of every vector (docs/reachability.md).
+  QUIVER_RETURN_IF_ERROR(
+      RepairReachability(index.get(), "build", index::HnswIndex::SelfQueries::kAll));
   return index;
 }
 
@@ -237,7 +245,9 @@ Status CollectionImpl::ReplayChangeLog(RecoveryReport* report) {
   applied_seq_ = last_seq;
   report->changes_replayed = changes.size();
   if (!changes.empty()) MarkDirty(changes.size());
-  return Status::Ok();
+  // Also when nothing was replayed: a checkpoint written before Quiver
+  // repaired graphs may hold unreachable nodes.
+  return RepairReachability(index.get(), "open", index::HnswIndex::SelfQueries::kAdded);
 }
 
 // --- State checks and validation ---------------------------------------------------
@@ -366,6 +376,19 @@ Status CollectionImpl::ApplyUpserts(const std::vector<Record>& records,
                             s.ToString() + "); reopen the store to replay it");
   }
   applied_seq_ = last_seq;
+  changes_since_walk_ += records.size();
+  const auto current = index();
+  // Every added vector is searched for itself (and linked if missed); the
+  // whole graph is walked once 1/kWalkEveryFraction of it was added. The
+  // batch is acknowledged either way; a failed repair is retried by the next
+  // one, and a checkpoint never saves the graph before one succeeds.
+  const bool walk = changes_since_walk_ * kWalkEveryFraction >= current->size();
+  Status repaired =
+      RepairReachability(current.get(), "write", index::HnswIndex::SelfQueries::kAdded, walk);
+  if (!repaired.ok()) {
+    context_.log->Error("collection '{}': reachability repair after a write failed: {}",
+                        entry_.name, repaired.ToString());
+  }
   return AfterWrite(records.size());
 }
 
@@ -560,6 +583,7 @@ Result<CollectionStats> CollectionImpl::Stats() {
   }
   QUIVER_ASSIGN_OR_RETURN(stats.indexed_fields, context_.db->ListFieldIndexes(entry_.id));
   stats.last_checkpoint_ms = last_checkpoint_ms_;
+  stats.unreachable_vectors = index->last_unreachable();
   stats.simd_kernel = index->simd_kernel();
   stats.index_mapped = index->is_view();
   std::lock_guard<std::mutex> lock(fatal_mu_);
@@ -586,6 +610,7 @@ Status CollectionImpl::CompactIfChurned() {
   std::uint64_t snapshot_seq = 0;
   QUIVER_ASSIGN_OR_RETURN(auto rebuilt, BuildFromStorage(config(), &snapshot_seq, nullptr));
   SetIndex(std::move(rebuilt));
+  changes_since_walk_ = 0;  // BuildFromStorage repaired the new graph
   context_.log->Info(
       "collection '{}': compacted the index ({} vectors; {} removed or replaced since it was "
       "built) in {:.0f} ms",
@@ -598,6 +623,12 @@ Status CollectionImpl::CheckpointLocked(const CollectionConfig* new_config) {
   // Replaced or deleted vectors leave USearch's graph with reused slots that
   // searches reach less well; past a threshold, rebuild it before saving.
   if (new_config == nullptr) QUIVER_RETURN_IF_ERROR(CompactIfChurned());
+  // Never persist a graph with unreachable nodes that a walk would find.
+  if (changes_since_walk_ > 0 || index()->last_unreachable() > 0) {
+    QUIVER_RETURN_IF_ERROR(
+        RepairReachability(index().get(), "checkpoint", index::HnswIndex::SelfQueries::kAdded)
+            .WithContext("checkpoint of '" + entry_.name + "'"));
+  }
   std::shared_lock<std::shared_mutex> gate;
   if (context_.checkpoint_gate)
     gate = std::shared_lock<std::shared_mutex>(*context_.checkpoint_gate);
@@ -715,6 +746,17 @@ Result<VerifyReport> CollectionImpl::Verify() {
   for (Key k : only_indexed) {
     problem("key " + std::to_string(k) + ": in the index, not in SQLite (deleted record served)");
   }
+  auto reachability = index->CheckReachability();
+  if (!reachability.ok()) {
+    problem("graph walk: " + reachability.status().ToString());
+  } else {
+    report.unreachable = reachability->unreachable.size();
+    for (Key k : reachability->unreachable) {
+      problem("key " + std::to_string(k) +
+              ": unreachable in the HNSW graph (no search can return it; a checkpoint or "
+              "`quiver rebuild` repairs it)");
+    }
+  }
 
   // Every stored embedding must be well-formed and, for f32 indexes, equal to
   // the indexed vector bit for bit.
@@ -745,6 +787,43 @@ Result<VerifyReport> CollectionImpl::Verify() {
     if (!file.ok()) problem("checkpoint: " + file.ToString());
   }
   return report;
+}
+
+Status CollectionImpl::RepairReachability(index::HnswIndex* index, std::string_view after,
+                                          index::HnswIndex::SelfQueries self_queries, bool walk) {
+  const bool current = index == this->index().get();
+  if (index->is_view()) {
+    // Immutable: count only, for Stats and Verify.
+    QUIVER_ASSIGN_OR_RETURN(auto walked, index->CheckReachability());
+    if (!walked.unreachable.empty()) {
+      context_.log->Warn(
+          "collection '{}': {} of {} vectors are unreachable in the mapped checkpoint; open the "
+          "store for writing to repair them",
+          entry_.name, walked.unreachable.size(), walked.live_vectors);
+    }
+    return Status::Ok();
+  }
+  QUIVER_ASSIGN_OR_RETURN(auto repair, index->RepairReachability(self_queries, walk));
+  // Only after a walk and repair that ran to their end.
+  if (current && walk) changes_since_walk_ = 0;
+  // A write's few self-query misses are routine; say only what a walk found.
+  if (repair.found == 0 && (after == "write" || repair.self_query_missed == 0)) {
+    return Status::Ok();
+  }
+  // The relinked graph differs from the checkpoint: save it at the next one.
+  if (after == "open") MarkDirty(1);
+  const std::string what = fmt::format(
+      "collection '{}': after {}, {} of {} vectors were unreachable in the HNSW graph and {} "
+      "missed by a search for themselves; relinked {} ({} edges replaced), {} remain "
+      "unreachable, {} walks, {:.1f} ms",
+      entry_.name, after, repair.found, index->size(), repair.self_query_missed, repair.relinked,
+      repair.edges_replaced, repair.remaining, repair.walks, repair.ms);
+  if (repair.remaining == 0) {
+    context_.log->Info("{}", what);
+  } else {
+    context_.log->Warn("{}", what);
+  }
+  return Status::Ok();
 }
 
 std::shared_ptr<index::HnswIndex> CollectionImpl::index() const {
@@ -779,6 +858,7 @@ Status CollectionImpl::Rebuild(const RebuildOptions& options) {
   // Writes wait on write_mu_, so the scan saw every change up to applied_seq_.
   const auto previous = index();
   SetIndex(std::move(rebuilt));
+  changes_since_walk_ = 0;  // BuildFromStorage repaired the new graph
   {
     std::lock_guard<std::mutex> config_lock(config_mu_);
     std::swap(entry_.config, next);  // `next` now holds the old configuration

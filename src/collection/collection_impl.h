@@ -142,6 +142,15 @@ class CollectionImpl final : public Collection {
   /// Rebuilds the index from SQLite when many of its vectors were removed or
   /// replaced since it was built (see HnswIndex::removed_slots). Holds write_mu_.
   Status CompactIfChurned();
+  /// Walks `index` (if `walk`) and relinks its unreachable live vectors, and
+  /// those of `self_queries` a search for themselves misses (see
+  /// HnswIndex::RepairReachability), logging what it did `after` (e.g.
+  /// "build"). A view is only walked. Resets changes_since_walk_ when `index`
+  /// is the current one. Caller holds write_mu_ or owns `index` alone.
+  Status RepairReachability(
+      index::HnswIndex* index, std::string_view after,
+      index::HnswIndex::SelfQueries self_queries = index::HnswIndex::SelfQueries::kNone,
+      bool walk = true);
   /// Writes a checkpoint of the current index. With `new_config`, the
   /// manifest commit also stores that configuration (Rebuild).
   Status CheckpointLocked(const CollectionConfig* new_config = nullptr);
@@ -168,6 +177,11 @@ class CollectionImpl final : public Collection {
   /// steady_clock time (ns since epoch) of the first unsaved change; 0 = clean.
   std::atomic<std::int64_t> dirty_since_ns_{0};
   std::atomic<double> last_checkpoint_ms_{0};
+  /// Vectors added or replaced in the current index since its graph was last
+  /// walked for unreachable nodes (guarded by write_mu_). Adds can strand
+  /// nodes (see RepairReachability); deletes cannot (USearch keeps a removed
+  /// node's edges until its slot is reused by an add).
+  std::uint64_t changes_since_walk_ = 0;
   /// Whether the collection may hold a string id (a StringIds value). Starts
   /// kUnknown; the first search that needs to know asks SQLite. A write of a
   /// string id sets kSome before its commit, so a search that finds the

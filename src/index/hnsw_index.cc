@@ -5,8 +5,10 @@
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <chrono>
 #include <cstring>
 #include <mutex>
+#include <numeric>
 #include <semaphore>
 #include <shared_mutex>
 #include <thread>
@@ -14,7 +16,9 @@
 #include <usearch/index_dense.hpp>
 
 #include "index/f32_distance.h"
+#include "index/hnsw_graph.h"
 #include "util/checksum.h"
+#include "util/crash_point.h"
 #include "util/status_macros.h"
 
 namespace quiver::index {
@@ -27,6 +31,7 @@ constexpr char kFooterMagic[8] = {'Q', 'V', 'R', 'I', 'N', 'D', 'X', '1'};
 constexpr std::uint32_t kFooterVersion = 1;
 constexpr std::size_t kFooterBytes = 64;
 constexpr std::size_t kIoChunkBytes = 1 << 20;
+constexpr graph::Slot kNoSlot = ~graph::Slot{0};
 
 us::metric_kind_t ToUsearch(Metric metric) {
   switch (metric) {
@@ -213,6 +218,11 @@ struct HnswIndex::Impl {
   mutable std::counting_semaphore<> search_slots{0};
   /// The index is a memory-mapped view of a checkpoint: searches only.
   bool viewed = false;
+  /// See HnswIndex::last_unreachable.
+  std::atomic<std::uint64_t> last_unreachable{0};
+  /// Slots AddBatch filled since the last self-query check (SelfQueries::kAdded).
+  std::mutex unchecked_mu;
+  std::vector<graph::Slot> unchecked_slots;
 
   std::size_t ThreadContexts() const { return search_threads + add_threads; }
 
@@ -409,12 +419,14 @@ Status HnswIndex::AddBatch(const Key* keys, const float* vectors, std::size_t n)
   std::atomic<std::size_t> next{0};
   std::mutex error_mu;
   Status first_error;
+  std::vector<graph::Slot> slots(n, kNoSlot);
   auto worker = [&] {
     while (true) {
       std::size_t i = next.fetch_add(1, std::memory_order_relaxed);
       if (i >= n) return;
       try {
         auto added = impl.index.add(keys[i], vectors + i * dims);
+        slots[i] = static_cast<graph::Slot>(added.slot);
         if (!added) {
           Status s = Consume(added, "add key " + std::to_string(keys[i]));
           std::lock_guard<std::mutex> guard(error_mu);
@@ -434,6 +446,10 @@ Status HnswIndex::AddBatch(const Key* keys, const float* vectors, std::size_t n)
   for (std::size_t t = 1; t < threads; ++t) pool.emplace_back(worker);
   worker();
   for (auto& thread : pool) thread.join();
+  std::lock_guard<std::mutex> guard(impl.unchecked_mu);
+  for (graph::Slot slot : slots) {
+    if (slot != kNoSlot) impl.unchecked_slots.push_back(slot);
+  }
   return first_error;
 }
 
@@ -567,6 +583,244 @@ Result<CheckpointInfo> HnswIndex::SaveCheckpoint(WritableFile* file,
   info.vector_count = impl_->index.size();
   return info;
 }
+
+// --- Reachability (hnsw_graph.h) ---------------------------------------------------
+
+namespace {
+
+/// Walks bounded by RepairReachability: the first, and up to three after a
+/// pass of relinking (the second pass asks for more candidates).
+constexpr std::uint32_t kMaxRepairWalks = 4;
+/// In-edges a stranded vector is given, from its nearest reachable vectors.
+constexpr std::size_t kRepairLinks = 2;
+/// Nearest vectors asked for per stranded vector, in the first pass.
+constexpr std::size_t kRepairCandidates = 8;
+/// A self-query check counts a vector found when it is among this many results.
+constexpr std::size_t kSelfQueryK = 8;
+/// Self-query checks at most (each one searches every live vector once).
+constexpr int kSelfQueryRounds = 3;
+
+double MillisSince(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+      .count();
+}
+
+}  // namespace
+
+Result<ReachabilityReport> HnswIndex::CheckReachability() const {
+  const auto start = std::chrono::steady_clock::now();
+  std::shared_lock<std::shared_mutex> lock(impl_->mu);
+  const DenseIndex& index = impl_->index;
+  ReachabilityReport report;
+  try {
+    const graph::Walk walk = graph::WalkFromEntry(index);
+    report.live_vectors = walk.live;
+    report.unreachable.reserve(walk.unreachable.size());
+    for (graph::Slot slot : walk.unreachable) {
+      report.unreachable.push_back(graph::KeyAt(index, slot));
+    }
+  } catch (const std::exception& e) {
+    return Status::IOError(std::string("out of memory walking the HNSW graph: ") + e.what());
+  }
+  std::sort(report.unreachable.begin(), report.unreachable.end());
+  impl_->last_unreachable = report.unreachable.size();
+  report.walk_ms = MillisSince(start);
+  return report;
+}
+
+namespace {
+
+/// Gives `slot` up to kRepairLinks level-0 in-edges from `nearest` (slots,
+/// closest first): into lists with room first; only if none has room and
+/// `walk` holds a walk's in-degrees, in place of a redundant edge. Returns the
+/// edges added; counts replacements.
+std::size_t LinkFromNearest(DenseIndex& index, graph::Slot slot,
+                            const std::vector<graph::Slot>& nearest, bool walked, graph::Walk* walk,
+                            ReachabilityRepair* repair) {
+  std::size_t links = 0;
+  for (bool may_replace : {false, true}) {
+    if (may_replace && !walked) break;
+    for (std::size_t i = 0; i < nearest.size() && links < kRepairLinks; ++i) {
+      if (nearest[i] == slot) continue;
+      switch (graph::LinkOnBase(index, nearest[i], slot, may_replace, walk)) {
+        case graph::LinkOutcome::kReplaced:
+          ++repair->edges_replaced;
+          [[fallthrough]];
+        case graph::LinkOutcome::kAppended:
+          ++links;
+          break;
+        case graph::LinkOutcome::kAlreadyLinked:
+        case graph::LinkOutcome::kNoRoom:
+          break;
+      }
+    }
+    if (links > 0) break;
+  }
+  return links;
+}
+
+/// Slots of the matches of a USearch search result, closest first.
+template <typename SearchResult>
+std::vector<graph::Slot> ResultSlots(const SearchResult& found) {
+  std::vector<graph::Slot> slots(found.size());
+  for (std::size_t i = 0; i < found.size(); ++i) {
+    slots[i] = static_cast<graph::Slot>(found[i].member.slot);
+  }
+  return slots;
+}
+
+}  // namespace
+
+Result<ReachabilityRepair> HnswIndex::RepairReachability(SelfQueries self_queries,
+                                                         bool walk_first) {
+  Impl& impl = *impl_;
+  if (impl.viewed) return Status::NotSupported("the index is a read-only view of a checkpoint");
+  const auto start = std::chrono::steady_clock::now();
+  std::unique_lock<std::shared_mutex> lock(impl.mu);
+  DenseIndex& index = impl.index;
+  ReachabilityRepair repair;
+  // The walk's repair searches at insertion quality, the self-query check at
+  // the collection's default expansion (the index's current one is whatever
+  // the last search asked for, see Search; it is put back on every return).
+  const std::size_t search_ef = impl.config.expansion_search;
+  struct RestoreEf {
+    DenseIndex& index;
+    std::size_t ef;
+    ~RestoreEf() { index.change_expansion_search(ef); }
+  } restore{index, index.expansion_search()};
+
+  std::vector<float> vector(impl.config.dimensions);
+  graph::Walk walk;
+  const bool walked = walk_first;  // walk.in_degree is a walk's, not zeros
+  // Walks and relinks until nothing is unreachable (at most kMaxRepairWalks walks).
+  auto relink_unreachable = [&]() -> Status {
+    index.change_expansion_search(std::max(search_ef, index.expansion_add()));
+    for (std::uint32_t pass = 1;; ++pass) {
+      walk = graph::WalkFromEntry(index);
+      ++repair.walks;
+      if (repair.walks == 1) repair.found = walk.unreachable.size();
+      repair.remaining = walk.unreachable.size();
+      impl.last_unreachable = repair.remaining;
+      if (walk.unreachable.empty() || pass == kMaxRepairWalks) return Status::Ok();
+      // Later passes look further: the nearest candidates had no room.
+      const std::size_t candidates = kRepairCandidates << (pass - 1);
+      for (graph::Slot slot : walk.unreachable) {
+        if (walk.reached[slot]) continue;  // reached through one relinked before
+        const Key key = graph::KeyAt(index, slot);
+        if (index.get(key, vector.data()) != 1) continue;
+        auto found = index.search(vector.data(), candidates, DenseIndex::any_thread());
+        if (!found)
+          return Consume(found, "search for the neighbours of key " + std::to_string(key));
+        if (LinkFromNearest(index, slot, ResultSlots(found), true, &walk, &repair) == 0) continue;
+        ++repair.relinked;
+        graph::MarkReachableFrom(index, slot, &walk);
+        QUIVER_RETURN_IF_ERROR(crash_point::MaybeCrash("reachability.mid_repair"));
+      }
+    }
+  };
+
+  // Searches every live vector for itself at the default expansion and links
+  // each one missed from the nearest vectors that failed search ended at:
+  // the next search for it follows the same path and then the new edge.
+  auto relink_missed = [&](const std::vector<graph::Slot>& to_check) -> Status {
+    index.change_expansion_search(search_ef);
+    const std::size_t slots = graph::Slots(index);
+    const auto free_key = index.free_key();
+    // Indexed like to_check.
+    std::vector<std::vector<graph::Slot>> nearest(to_check.size());
+    std::vector<std::uint8_t> missed(to_check.size(), 0);
+    std::atomic<std::size_t> next{0};
+    std::mutex error_mu;
+    Status first_error;
+    auto worker = [&] {
+      std::vector<float> own(impl.config.dimensions);
+      for (std::size_t i; (i = next.fetch_add(1)) < to_check.size();) {
+        const std::size_t slot = to_check[i];
+        if (slot >= slots) continue;
+        const Key key = graph::KeyAt(index, static_cast<graph::Slot>(slot));
+        if (key == free_key || index.get(key, own.data()) != 1) continue;
+        auto found = index.search(own.data(), kRepairCandidates, DenseIndex::any_thread());
+        if (!found) {
+          Status s = Consume(found, "search for key " + std::to_string(key));
+          std::lock_guard<std::mutex> guard(error_mu);
+          first_error = s;
+          return;
+        }
+        bool hit = false;
+        for (std::size_t j = 0; j < found.size() && j < kSelfQueryK; ++j) {
+          hit = hit || found[j].member.slot == slot;
+        }
+        if (!hit) {
+          missed[i] = 1;
+          nearest[i] = ResultSlots(found);
+        }
+      }
+    };
+    const std::size_t threads = std::max<std::size_t>(
+        1, std::min<std::size_t>(impl.ThreadContexts(), std::thread::hardware_concurrency()));
+    std::vector<std::thread> pool;
+    for (std::size_t t = 1; t < threads; ++t) pool.emplace_back(worker);
+    worker();
+    for (auto& thread : pool) thread.join();
+    QUIVER_RETURN_IF_ERROR(first_error);
+    for (std::size_t i = 0; i < to_check.size(); ++i) {
+      if (!missed[i]) continue;
+      const graph::Slot slot = to_check[i];
+      ++repair.self_query_missed;
+      std::size_t links = LinkFromNearest(index, slot, nearest[i], walked, &walk, &repair);
+      if (links == 0) {
+        // Every list it ended at is full of edges that cannot go: look further.
+        const Key key = graph::KeyAt(index, slot);
+        if (index.get(key, vector.data()) != 1) continue;
+        auto wider = index.search(vector.data(), kRepairCandidates * 4, DenseIndex::any_thread());
+        if (!wider)
+          return Consume(wider, "search for the neighbours of key " + std::to_string(key));
+        links = LinkFromNearest(index, slot, ResultSlots(wider), walked, &walk, &repair);
+      }
+      if (links > 0) {
+        ++repair.relinked;
+        QUIVER_RETURN_IF_ERROR(crash_point::MaybeCrash("reachability.mid_repair"));
+      }
+    }
+    return Status::Ok();
+  };
+
+  try {
+    if (walk_first) QUIVER_RETURN_IF_ERROR(relink_unreachable());
+    std::vector<graph::Slot> to_check;
+    {
+      std::lock_guard<std::mutex> guard(impl.unchecked_mu);
+      if (self_queries != SelfQueries::kNone) to_check.swap(impl.unchecked_slots);
+    }
+    if (self_queries == SelfQueries::kAll) {
+      to_check.resize(graph::Slots(index));
+      std::iota(to_check.begin(), to_check.end(), graph::Slot{0});
+    }
+    if (!to_check.empty()) {
+      if (!walk_first) {
+        // No walk, so no in-degrees: links are only appended.
+        walk.reached.assign(graph::Slots(index), 0);
+        walk.in_degree.assign(graph::Slots(index), 0);
+      }
+      // Another check catches vectors a round's replaced edges cut off.
+      for (int round = 0; round < kSelfQueryRounds; ++round) {
+        const std::uint64_t missed_before = repair.self_query_missed;
+        const std::uint64_t replaced_before = repair.edges_replaced;
+        QUIVER_RETURN_IF_ERROR(relink_missed(to_check));
+        if (repair.self_query_missed == missed_before) break;
+        if (repair.edges_replaced == replaced_before) break;  // nothing was cut off
+      }
+      // A replaced edge may have stranded a node: walk (and relink) again.
+      if (walk_first || repair.edges_replaced > 0) QUIVER_RETURN_IF_ERROR(relink_unreachable());
+    }
+  } catch (const std::exception& e) {
+    return Status::IOError(std::string("out of memory repairing the HNSW graph: ") + e.what());
+  }
+  repair.ms = MillisSince(start);
+  return repair;
+}
+
+std::uint64_t HnswIndex::last_unreachable() const { return impl_->last_unreachable; }
 
 bool HnswIndex::is_view() const { return impl_->viewed; }
 

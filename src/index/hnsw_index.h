@@ -30,7 +30,10 @@
 //     per collection); growing the capacity takes `mu_` exclusively.
 //   - a search with another expansion_search than the current one: exclusive
 //     (USearch keeps ef in the index's config).
-//   - SaveCheckpoint: shared; callers must exclude writers while it runs.
+//   - SaveCheckpoint, CheckReachability: shared; callers must exclude writers
+//     while they run.
+//   - RepairReachability: exclusive (it rewrites neighbour lists that searches
+//     read); callers must exclude writers too.
 // USearch requires a free "thread context" per concurrent operation: searches
 // wait on a semaphore sized to the contexts reserved for them.
 
@@ -56,6 +59,37 @@ struct CheckpointIdentity {
   std::int64_t collection_id = 0;
   std::uint64_t generation = 0;
   std::uint64_t applied_seq = 0;
+};
+
+/// What a reachability walk found (CheckReachability).
+struct ReachabilityReport {
+  /// Live vectors in the index.
+  std::uint64_t live_vectors = 0;
+  /// Live keys that no walk from the entry point reaches, so that no search,
+  /// at any expansion, can return them. Ascending.
+  std::vector<Key> unreachable;
+  /// Duration of the walk, milliseconds.
+  double walk_ms = 0;
+};
+
+/// What RepairReachability did.
+struct ReachabilityRepair {
+  /// Unreachable live vectors found by the first walk.
+  std::uint64_t found = 0;
+  /// Vectors given new in-edges (unreachable ones; the others became
+  /// reachable through them; and vectors the self-query check missed).
+  std::uint64_t relinked = 0;
+  /// Vectors the self-query check (SelfQueries) found missing from a search
+  /// for their own vector, before they were relinked (summed over rounds).
+  std::uint64_t self_query_missed = 0;
+  /// Edges dropped to keep a full neighbour list within the degree bound.
+  std::uint64_t edges_replaced = 0;
+  /// Live vectors still unreachable after the last walk (0 = repaired).
+  std::uint64_t remaining = 0;
+  /// Walks done (1 when nothing was unreachable).
+  std::uint32_t walks = 0;
+  /// Duration of the whole repair, walks included, milliseconds.
+  double ms = 0;
 };
 
 /// What SaveCheckpoint wrote.
@@ -137,6 +171,50 @@ class HnswIndex {
   /// opened (normally on a ".tmp" name) and then syncs, closes and renames.
   Result<CheckpointInfo> SaveCheckpoint(WritableFile* file,
                                         const CheckpointIdentity& identity) const;
+
+  /// Walks the graph from its entry point, down the levels and over the whole
+  /// of level 0, through removed nodes too (searches do), and reports every
+  /// live key it does not reach (see hnsw_graph.h). O(vectors + edges) time,
+  /// 5 bytes per node of memory; also updates last_unreachable(). Works on a
+  /// view. Callers must exclude AddBatch/Remove while it runs.
+  Result<ReachabilityReport> CheckReachability() const;
+
+  /// Which live vectors RepairReachability searches for themselves.
+  enum class SelfQueries {
+    kNone,
+    /// The vectors AddBatch added since the last kAdded or kAll check.
+    kAdded,
+    /// Every live vector: one search per vector (builds).
+    kAll,
+  };
+
+  /// With `walk_first` (the default), makes every unreachable live vector
+  /// reachable again: each one is linked on level 0 from the nearest reachable
+  /// vectors that an HNSW search for its own vector finds (at expansion
+  /// max(expansion_add, expansion_search)), up to two in-edges, into lists
+  /// with room first; only if none has room, a full list gives up an edge to
+  /// a removed node or to its most redundant neighbour (one with at least two
+  /// in-edges), so the degree bound holds. Walks again until nothing is
+  /// unreachable (at most 4 walks).
+  ///
+  /// Then, unless `self_queries` is kNone, searches the chosen vectors for
+  /// themselves (k=8, the default expansion_search) and links each one the
+  /// search misses from the nearest vectors that search ended at, so that the
+  /// next search for it follows the same path and then the new edge (up to 3
+  /// rounds), then walks again if an edge was replaced. docs/reachability.md
+  /// has the costs and the reasons.
+  ///
+  /// Searches wait while it runs; callers must exclude AddBatch/Remove. Every
+  /// edge change is complete on its own, so stopping at any point (an error,
+  /// or the crash point "reachability.mid_repair") leaves a valid, searchable
+  /// graph. NotSupported on a view; Internal if USearch fails a search;
+  /// IOError when out of memory.
+  Result<ReachabilityRepair> RepairReachability(SelfQueries self_queries = SelfQueries::kNone,
+                                                bool walk_first = true);
+
+  /// Unreachable live vectors found by the last CheckReachability, or left by
+  /// the last RepairReachability; 0 before either ran.
+  std::uint64_t last_unreachable() const;
 
   /// True when the index is a memory-mapped view of a checkpoint (immutable).
   bool is_view() const;

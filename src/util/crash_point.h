@@ -11,6 +11,7 @@
 //   checkpoint.after_remove_old checkpoint.after_trim
 //   open.after_cleanup         open.after_load            open.after_replay
 //   delete_where.before_commit (a delete by filter, every row deleted, not committed)
+//   reachability.mid_repair    (after each node a graph repair relinks)
 
 #ifndef QUIVER_UTIL_CRASH_POINT_H_
 #define QUIVER_UTIL_CRASH_POINT_H_

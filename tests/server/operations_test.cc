@@ -49,6 +49,7 @@ TEST(OperationsTest, MetricsCountRequestsAndShowCollections) {
           R"(quiver_collection_index_vectors{collection="m"} 1)",
           "# TYPE quiver_collection_change_log_length gauge",
           "quiver_collection_last_checkpoint_duration_seconds{collection=\"m\"}",
+          R"(quiver_collection_unreachable_vectors{collection="m"} 0)",
           "# TYPE quiver_checkpoint_duration_seconds histogram",
       }) {
     EXPECT_NE(text.find(expected), std::string::npos) << "missing: " << expected << "\n" << text;
