@@ -471,6 +471,11 @@ Result<std::size_t> CollectionImpl::Delete(const std::vector<Key>& keys) {
   std::lock_guard<std::mutex> lock(write_mu_);
   QUIVER_RETURN_IF_ERROR(CheckUsable(/*write=*/true));
   QUIVER_ASSIGN_OR_RETURN(auto written, context_.db->DeleteRecords(entry_.id, keys));
+  return ApplyDeletes(keys, written);
+}
+
+Result<std::size_t> CollectionImpl::ApplyDeletes(const std::vector<Key>& keys,
+                                                 const storage::WriteResult& written) {
   if (written.changed == 0) return std::size_t{0};
   Status s = index()->Remove(keys.data(), keys.size());
   if (!s.ok()) {

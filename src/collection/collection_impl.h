@@ -134,6 +134,10 @@ class CollectionImpl final : public Collection {
   Status ValidateBatch(const std::vector<Record>& records, bool check_keys) const;
   Status ValidateQueries(const float* queries, std::size_t num_queries, std::size_t k) const;
   /// After a commit: applies the records to the index and advances applied_seq.
+  /// After a committed delete: removes `keys` from the index (absent ones are
+  /// ignored) and advances applied_seq; returns how many records were deleted.
+  Result<std::size_t> ApplyDeletes(const std::vector<Key>& keys,
+                                   const storage::WriteResult& written);
   Status ApplyUpserts(const std::vector<Record>& records, const std::vector<Key>& keys,
                       std::uint64_t last_seq);
   Status AfterWrite(std::uint64_t changes);

@@ -318,16 +318,7 @@ Result<std::size_t> CollectionImpl::DeleteWhere(const std::string& filter_text) 
   std::vector<Key> deleted;
   QUIVER_ASSIGN_OR_RETURN(
       auto written, context_.db->DeleteWhere(entry_.id, storage::CompileFilter(node), &deleted));
-  if (written.changed == 0) return std::size_t{0};
-  Status s = index()->Remove(deleted.data(), deleted.size());
-  if (!s.ok()) {
-    Latch(s.WithContext("applying a committed delete to the index"));
-    return Status::Internal("the delete is committed, but the index could not apply it (" +
-                            s.ToString() + "); reopen the store to replay it");
-  }
-  applied_seq_ = written.last_seq;
-  QUIVER_RETURN_IF_ERROR(AfterWrite(written.changed));
-  return written.changed;
+  return ApplyDeletes(deleted, written);
 }
 
 // --- Field indexes ---------------------------------------------------------------------

@@ -661,6 +661,22 @@ Status CopyEmbedding(const Stmt& s, int col, std::uint32_t dimensions, Key key,
   return Status::Ok();
 }
 
+/// The record `key` of a row whose columns from `first` on are id, text,
+/// metadata, embedding (the embedding read only when asked for).
+Record ReadRecordRow(const Stmt& s, int first, Key key, bool with_embedding) {
+  Record r;
+  r.key = key;
+  r.id = s.Text(first);
+  r.text = s.Text(first + 1);
+  r.metadata = s.Text(first + 2);
+  if (with_embedding) {
+    const std::size_t floats = s.BlobBytes(first + 3) / sizeof(float);
+    r.embedding.resize(floats);
+    if (floats > 0) std::memcpy(r.embedding.data(), s.Blob(first + 3), floats * sizeof(float));
+  }
+  return r;
+}
+
 }  // namespace
 
 Result<std::vector<std::optional<Record>>> Database::GetRecords(std::int64_t id,
@@ -679,17 +695,7 @@ Result<std::vector<std::optional<Record>>> Database::GetRecords(std::int64_t id,
       out.emplace_back(std::nullopt);
       continue;
     }
-    Record r;
-    r.key = key;
-    r.id = s.Text(0);
-    r.text = s.Text(1);
-    r.metadata = s.Text(2);
-    if (with_embedding) {
-      const std::size_t floats = s.BlobBytes(3) / sizeof(float);
-      r.embedding.resize(floats);
-      if (floats > 0) std::memcpy(r.embedding.data(), s.Blob(3), floats * sizeof(float));
-    }
-    out.emplace_back(std::move(r));
+    out.emplace_back(ReadRecordRow(s, 0, key, with_embedding));
   }
   return out;
 }
@@ -863,17 +869,7 @@ Result<std::vector<Record>> Database::ScanRecords(std::int64_t id, const SqlFilt
   while (true) {
     QUIVER_ASSIGN_OR_RETURN(bool row, s.Step());
     if (!row) break;
-    Record r;
-    r.key = FromSql(s.Int(0));
-    r.id = s.Text(1);
-    r.text = s.Text(2);
-    r.metadata = s.Text(3);
-    if (with_embedding) {
-      const std::size_t floats = s.BlobBytes(4) / sizeof(float);
-      r.embedding.resize(floats);
-      if (floats > 0) std::memcpy(r.embedding.data(), s.Blob(4), floats * sizeof(float));
-    }
-    out.push_back(std::move(r));
+    out.push_back(ReadRecordRow(s, 1, FromSql(s.Int(0)), with_embedding));
   }
   return out;
 }
