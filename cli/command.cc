@@ -27,6 +27,7 @@ int ExitStatusFor(StatusCode code) {
     case StatusCode::kNotSupported:
     case StatusCode::kFailedPrecondition:
     case StatusCode::kInternal:
+    case StatusCode::kUnavailable:
       return kExitError;
   }
   return kExitError;

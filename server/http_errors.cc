@@ -23,6 +23,8 @@ int StatusToHttp(StatusCode code) {
       return 501;
     case StatusCode::kBusy:
       return 503;
+    case StatusCode::kUnavailable:
+      return 502;  // an upstream (embedding) server failed: Bad Gateway
     case StatusCode::kCorruption:
     case StatusCode::kIOError:
     case StatusCode::kInternal:

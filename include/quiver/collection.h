@@ -105,6 +105,13 @@ class Collection {
   /// problem returns InvalidArgument naming the record index and field, and
   /// writes nothing. On OK the batch is durable (committed in SQLite) and
   /// searchable. IOError: indeterminate (see StatusCode::kIOError).
+  ///
+  /// Text in: a record with text and an empty embedding is embedded by the
+  /// collection's embedder (its model tag, resolved by
+  /// StoreOptions::embedder_resolver), in calls of EmbedderInfo::max_batch
+  /// texts, before the transaction begins; if any call fails nothing is
+  /// written (FailedPrecondition without an embedder, InvalidArgument naming
+  /// the record whose text the model refuses, Unavailable for a failed server).
   virtual Status Upsert(const std::vector<Record>& records) = 0;
 
   /// Inserts new records under fresh keys, atomically: records[i].key is
@@ -133,6 +140,20 @@ class Collection {
 
   /// Convenience: one query; `query.size()` must equal the dimensions.
   Result<std::vector<Match>> Search(const std::vector<float>& query, const SearchOptions& options);
+
+  /// Text search, one result list per query text (closest or most relevant
+  /// first, at most k long). kVector and kHybrid embed the queries with the
+  /// collection's embedder (EmbedPurpose::kQuery); kFullText and kHybrid rank
+  /// the record texts by BM25 with SQLite FTS5, whose query syntax
+  /// (https://sqlite.org/fts5.html#full_text_query_syntax) each query uses:
+  /// words are ANDed, "quoted phrases", OR, NOT, prefix*. The filter applies
+  /// to every side. Errors: InvalidArgument (no queries, an empty query, an
+  /// FTS5 syntax error naming the query, out-of-range options),
+  /// FailedPrecondition (kVector/kHybrid on a collection with no model tag, or
+  /// whose embedder the store cannot resolve), Unavailable (the embedder's
+  /// server failed).
+  virtual Result<std::vector<std::vector<Match>>> SearchText(
+      const std::vector<std::string>& queries, const TextSearchOptions& options) = 0;
 
   /// Exact (brute-force) nearest neighbours over the index's vectors, for
   /// measuring recall. Same contract as Search; O(n) per query.

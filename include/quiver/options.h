@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -16,6 +17,15 @@
 namespace quiver {
 
 class Env;
+class Embedder;
+
+/// Finds the embedder of a model tag: called by the store with a
+/// collection's (model_id, model_version) the first time that collection
+/// needs to embed text. Returns NotFound when it knows no such model (the
+/// message should say which models it knows). Must be thread-safe. See
+/// quiver/embedder.h.
+using EmbedderResolver = std::function<Result<std::shared_ptr<Embedder>>(
+    const std::string& model_id, const std::string& model_version)>;
 
 /// Distance function of a collection. Every metric is reported as a distance:
 /// LOWER IS CLOSER, for all three.
@@ -134,6 +144,11 @@ struct StoreOptions {
   Env* env = nullptr;
   /// Where log lines go; empty = standard error, at kInfo and above.
   Logger logger;
+  /// Finds the embedding model of a collection's model tag, the first time
+  /// that collection embeds text (Upsert of text-only records, SearchText).
+  /// Empty = collections cannot embed text (vector operations still work).
+  /// The CLI and server pass embed::DefaultResolver (quiver/embedders.h).
+  EmbedderResolver embedder_resolver;
 };
 
 }  // namespace quiver

@@ -6,6 +6,7 @@
 #define QUIVER_QUIVER_H_
 
 #include "quiver/collection.h"  // IWYU pragma: export
+#include "quiver/embedder.h"    // IWYU pragma: export
 #include "quiver/env.h"         // IWYU pragma: export
 #include "quiver/options.h"     // IWYU pragma: export
 #include "quiver/record.h"      // IWYU pragma: export

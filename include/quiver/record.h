@@ -167,6 +167,50 @@ struct Match {
   /// Filled only when SearchOptions asked for them.
   std::string text;
   std::string metadata;
+  /// Relevance of a text search, HIGHER IS BETTER (Collection::SearchText):
+  /// the BM25 score for kFullText (SQLite FTS5's bm25() negated, so > 0), the
+  /// fused score for kHybrid. 0 for a vector search. In kFullText `distance`
+  /// is NaN (no vector was compared); in kHybrid it is the vector distance
+  /// when the vector side found the record, NaN when only BM25 did.
+  float score = 0.0f;
+};
+
+/// What Collection::SearchText ranks by.
+enum class TextSearchMode : std::uint8_t {
+  /// Embed each query with the collection's embedder and search the index.
+  kVector = 0,
+  /// BM25 over the record texts (SQLite FTS5); no embedder needed.
+  kFullText = 1,
+  /// Both, fused into one ranking (TextSearchOptions::fusion).
+  kHybrid = 2,
+};
+
+/// How kHybrid merges the vector ranking and the BM25 ranking.
+enum class FusionMethod : std::uint8_t {
+  /// Reciprocal rank fusion (Cormack, Clarke and Buettcher, SIGIR 2009):
+  /// score = sum over the two lists of 1 / (rrf_k + rank), rank from 1.
+  /// Needs no score calibration; the default.
+  kReciprocalRank = 0,
+  /// score = vector_weight * v + (1 - vector_weight) * b, where v and b are
+  /// each list's scores min-max normalized to [0, 1] over its candidates
+  /// (v from the distance, closer = 1); a record missing from a list gets 0 there.
+  kWeighted = 1,
+};
+
+/// Options of Collection::SearchText.
+struct TextSearchOptions {
+  /// k, filter (applied to both sides of a hybrid search), include_*,
+  /// expansion_search, max_distance (vector side only), rerank.
+  SearchOptions search;
+  TextSearchMode mode = TextSearchMode::kVector;
+  FusionMethod fusion = FusionMethod::kReciprocalRank;
+  /// RRF's constant k; 1..10000. 60 as in the paper.
+  std::size_t rrf_k = 60;
+  /// kWeighted's weight of the vector side, in [0, 1].
+  float vector_weight = 0.5f;
+  /// Candidates taken from each side before fusion; 0 = max(4 * k, 50).
+  /// At most kMaxSearchK.
+  std::size_t candidates = 0;
 };
 
 }  // namespace quiver

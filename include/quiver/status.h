@@ -42,6 +42,11 @@ enum class StatusCode : int {
   kFailedPrecondition = 8,
   /// A bug in Quiver or a dependency; please report it.
   kInternal = 9,
+  /// A service Quiver depends on failed: an embedding server that is down,
+  /// timed out, overloaded after retries, or answered with the wrong count,
+  /// dimension or non-finite values. The message names the service and
+  /// quotes its reply. Retrying later may succeed; nothing was written.
+  kUnavailable = 10,
 };
 
 /// Returns the stable lower-case name of a code, e.g. "invalid_argument".
@@ -73,6 +78,7 @@ class [[nodiscard]] Status {
     return {StatusCode::kFailedPrecondition, std::move(msg)};
   }
   static Status Internal(std::string msg) { return {StatusCode::kInternal, std::move(msg)}; }
+  static Status Unavailable(std::string msg) { return {StatusCode::kUnavailable, std::move(msg)}; }
 
   bool ok() const { return code_ == StatusCode::kOk; }
   StatusCode code() const { return code_; }

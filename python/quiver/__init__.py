@@ -43,6 +43,7 @@ from quiver._errors import (
     NotFoundError,
     NotSupportedError,
     StorageIOError,
+    UnavailableError,
 )
 from quiver import _quiver
 
@@ -51,6 +52,7 @@ __all__ = [
     "key_for_id", "version", "usearch_version", "simd_capabilities", "NO_KEY", "MAX_K", "MAX_BATCH",
     "Error", "InvalidArgumentError", "NotFoundError", "AlreadyExistsError", "CorruptionError",
     "StorageIOError", "BusyError", "NotSupportedError", "FailedPreconditionError", "InternalError",
+    "UnavailableError",
 ]
 
 #: Key that pads query rows with fewer than k matches (2**64 - 1; no record has it).

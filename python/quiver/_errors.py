@@ -89,6 +89,15 @@ class InternalError(Error):
     code = "internal"
 
 
+class UnavailableError(Error, ConnectionError):
+    """A service quiver depends on failed: an embedding server that is down,
+    timed out, stayed overloaded, or answered with the wrong count, dimension
+    or non-finite values. The message names the server and quotes its reply.
+    Nothing was written; retrying later may succeed."""
+
+    code = "unavailable"
+
+
 STATUS_CLASSES = {
     cls.code: cls
     for cls in (
@@ -101,5 +110,6 @@ STATUS_CLASSES = {
         NotSupportedError,
         FailedPreconditionError,
         InternalError,
+        UnavailableError,
     )
 }

@@ -50,7 +50,7 @@ constexpr std::uint64_t kMaxIntegerId = (std::uint64_t{1} << 63) - 1;
 
 // The exception class of each StatusCode, indexed by its value; filled at
 // import from quiver._errors.STATUS_CLASSES.
-constexpr int kNumCodes = static_cast<int>(StatusCode::kInternal) + 1;
+constexpr int kNumCodes = static_cast<int>(StatusCode::kUnavailable) + 1;
 py::object* g_error_classes = nullptr;  // array of kNumCodes, never freed
 
 // Raises the exception class of `status`'s code with its message. Needs the GIL.
@@ -392,8 +392,8 @@ class PyCollection {
       texts[static_cast<std::size_t>(i)] = py::str(r.text);
       metadatas[static_cast<std::size_t>(i)] = py::str(r.metadata);
     }
-    py::object next = page.next_cursor.empty() ? py::object(py::none())
-                                               : py::object(py::str(page.next_cursor));
+    py::object next =
+        page.next_cursor.empty() ? py::object(py::none()) : py::object(py::str(page.next_cursor));
     return py::make_tuple(keys, ids, texts, metadatas, embeddings, next);
   }
 

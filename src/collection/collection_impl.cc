@@ -303,6 +303,14 @@ Status CollectionImpl::ValidateBatch(const std::vector<Record>& records, bool ch
                                        " appears twice in the batch; keys must be unique");
       }
     }
+    if (r.embedding.empty() && r.text.empty()) {
+      const CollectionConfig config = this->config();
+      return Status::InvalidArgument(
+          at + ".embedding: missing; expected " + std::to_string(dims) + " values" +
+          (config.model_id.empty() ? std::string(" (the collection's dimensions)")
+                                   : " or a text for the collection's model '" + config.model_id +
+                                         "@" + config.model_version + "' to embed"));
+    }
     if (r.embedding.size() != dims) {
       return Status::InvalidArgument(at + ".embedding: " + std::to_string(r.embedding.size()) +
                                      " values; expected " + std::to_string(dims) +
@@ -434,8 +442,11 @@ Result<bool> CollectionImpl::MayHaveStringIds() {
   return string_ids_.load() == kSome;
 }
 
-Status CollectionImpl::Upsert(const std::vector<Record>& records) {
+Status CollectionImpl::Upsert(const std::vector<Record>& input) {
   QUIVER_RETURN_IF_ERROR(CheckUsable(/*write=*/true));
+  std::vector<Record> embedded;
+  QUIVER_ASSIGN_OR_RETURN(const std::vector<Record>* batch, EmbedMissing(input, &embedded));
+  const std::vector<Record>& records = *batch;
   QUIVER_RETURN_IF_ERROR(ValidateBatch(records, /*check_keys=*/true));
   std::lock_guard<std::mutex> lock(write_mu_);
   QUIVER_RETURN_IF_ERROR(CheckUsable(/*write=*/true));
@@ -448,8 +459,11 @@ Status CollectionImpl::Upsert(const std::vector<Record>& records) {
   return ApplyUpserts(records, keys, written.last_seq);
 }
 
-Result<std::vector<Key>> CollectionImpl::Insert(const std::vector<Record>& records) {
+Result<std::vector<Key>> CollectionImpl::Insert(const std::vector<Record>& input) {
   QUIVER_RETURN_IF_ERROR(CheckUsable(/*write=*/true));
+  std::vector<Record> embedded;
+  QUIVER_ASSIGN_OR_RETURN(const std::vector<Record>* batch, EmbedMissing(input, &embedded));
+  const std::vector<Record>& records = *batch;
   QUIVER_RETURN_IF_ERROR(ValidateBatch(records, /*check_keys=*/false));
   std::lock_guard<std::mutex> lock(write_mu_);
   QUIVER_RETURN_IF_ERROR(CheckUsable(/*write=*/true));

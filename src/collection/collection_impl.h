@@ -18,11 +18,29 @@
 
 #include "index/hnsw_index.h"
 #include "quiver/collection.h"
+#include "quiver/embedder.h"
 #include "quiver/env.h"
 #include "storage/database.h"
 #include "util/logging.h"
 
 namespace quiver {
+
+/// Resolves embedders by model tag and keeps them, so that the collections of
+/// one store that share a model share one instance (one ONNX session, one
+/// HTTP client). Shared by the store and its collections; thread-safe.
+class EmbedderCache {
+ public:
+  explicit EmbedderCache(EmbedderResolver resolver) : resolver_(std::move(resolver)) {}
+  /// The embedder of (model_id, model_version), resolved on first use.
+  /// FailedPrecondition when there is no resolver or it does not know the model.
+  Result<std::shared_ptr<Embedder>> Get(const std::string& model_id,
+                                        const std::string& model_version);
+
+ private:
+  const EmbedderResolver resolver_;
+  std::mutex mu_;
+  std::vector<std::pair<std::string, std::shared_ptr<Embedder>>> cache_;  // guarded by mu_
+};
 
 /// What a collection borrows from its store. All pointers outlive the collection's use.
 struct CollectionContext {
@@ -38,6 +56,8 @@ struct CollectionContext {
   std::uint64_t checkpoint_every_changes = 0;
   std::size_t search_threads = 1;
   std::size_t add_threads = 1;
+  /// Embedders of model tags; nullptr = none can be resolved.
+  std::shared_ptr<EmbedderCache> embedders;
 };
 
 /// Per-collection numbers of one recovery, for the store's open log.
@@ -79,6 +99,8 @@ class CollectionImpl final : public Collection {
   Result<ScanPage> Scan(const ScanOptions& options) override;
   Result<std::size_t> DeleteWhere(const std::string& filter) override;
   Result<SearchPlan> Explain(const SearchOptions& options) override;
+  Result<std::vector<std::vector<Match>>> SearchText(const std::vector<std::string>& queries,
+                                                     const TextSearchOptions& options) override;
   Status CreateFieldIndex(const std::string& field) override;
   Status DropFieldIndex(const std::string& field) override;
   Result<std::vector<std::string>> FieldIndexes() override;
@@ -127,6 +149,25 @@ class CollectionImpl final : public Collection {
   /// Looks up id/text/metadata of each query's matches as `options` asks,
   /// dropping matches whose record was deleted since the index search.
   Status FillResults(const SearchOptions& options, std::vector<std::vector<Match>>* results);
+
+  // --- Text (text_search.cc, hybrid_search.cc) ---------------------------------
+  /// The collection's embedder (resolved once, by its model tag).
+  /// FailedPrecondition when it has no model tag or the tag cannot be resolved,
+  /// or when the embedder's dimensions differ from the collection's.
+  Result<std::shared_ptr<Embedder>> GetEmbedder();
+  /// Embeds `texts` in calls of max_batch: texts.size() x dimensions floats.
+  /// `field` names the texts in errors, e.g. "records" or "queries".
+  Result<std::vector<float>> EmbedTexts(const std::vector<std::string>& texts, EmbedPurpose purpose,
+                                        std::string_view field);
+  /// `records`, or a copy in which every record with text and no embedding
+  /// has been embedded (docs/text.md); nothing is written here.
+  Result<const std::vector<Record>*> EmbedMissing(const std::vector<Record>& records,
+                                                  std::vector<Record>* embedded);
+  /// kFullText and kHybrid (hybrid_search.cc): `query_vectors` holds one
+  /// embedding per query for kHybrid, nothing for kFullText.
+  Result<std::vector<std::vector<Match>>> SearchFullTextOrHybrid(
+      const std::vector<std::string>& queries, const std::vector<float>& query_vectors,
+      const TextSearchOptions& options);
 
   /// OK if the collection can serve reads (`write` = false) or writes.
   Status CheckUsable(bool write) const;
@@ -197,6 +238,8 @@ class CollectionImpl final : public Collection {
   /// Sets string_ids_ to kSome if any record has a string id. Call before
   /// the batch's commit.
   void NoteStringIds(const std::vector<Record>& records);
+  std::mutex embedder_mu_;
+  std::shared_ptr<Embedder> embedder_;  // guarded by embedder_mu_; set once
   std::atomic<bool> dropped_{false};
   std::atomic<bool> closed_{false};
   mutable std::mutex fatal_mu_;

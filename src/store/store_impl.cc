@@ -422,6 +422,7 @@ class StoreImpl final : public Store {
     c.search_threads = options_.max_concurrent_searches > 0 ? options_.max_concurrent_searches
                                                             : std::max<std::size_t>(4, 2 * hw);
     c.add_threads = options_.insert_threads > 0 ? options_.insert_threads : hw;
+    c.embedders = embedders_;
     return c;
   }
 
@@ -466,6 +467,9 @@ class StoreImpl final : public Store {
   bool stopping_ = false;  // guarded by mu_; ends the checkpointer thread
   std::condition_variable stop_cv_;
   std::thread checkpointer_;
+  /// Embedders of the collections' model tags, shared with them.
+  const std::shared_ptr<EmbedderCache> embedders_ =
+      std::make_shared<EmbedderCache>(options_.embedder_resolver);
   mutable std::shared_mutex checkpoint_gate_;  // see CollectionContext::checkpoint_gate
 };
 
