@@ -2,8 +2,8 @@
 # Installs everything Quiver needs on a fresh Debian 12 machine. Idempotent:
 # a second run checks and exits in about a second.
 #
-#   scripts/setup.sh            Debian packages + USearch (npm) into third_party/
-#   QUIVER_SKIP_APT=1 scripts/setup.sh   only the USearch part
+#   scripts/setup.sh            Debian packages + the npm packages below into third_party/
+#   QUIVER_SKIP_APT=1 scripts/setup.sh   only the npm part
 #
 # Dependencies and why:
 #   cmake, ninja-build, g++      build (ccache, when present, caches compiles)
@@ -18,6 +18,10 @@
 #   dataset-fashion-mnist, python3-numpy           the real data set and its ground truth
 #   usearch@2.26.2 (npm)         USearch's C++ headers and NumKong's SIMD kernels
 #   swagger-ui-dist@5.17.14 (npm) the /docs page of `quiver serve`, served locally
+#   onnxruntime-node@1.30.0 (npm) ONNX Runtime's official x86-64 Linux shared library
+#                                (libonnxruntime.so.1 only), which runs local embedding models
+#   com.github.asus4.onnxruntime@0.4.9 (npm)  ONNX Runtime's official C/C++ headers (C API
+#                                version 29, served by the 1.30 library) and its licence
 #   strace, eatmydata, e2fsprogs  crash tests: syscall fault injection, real power cuts on a
 #                                loop-mounted ext4 image, and the proof that they have teeth
 #   wrk                          the HTTP load benchmark (bench/http_bench.sh)
@@ -77,12 +81,18 @@ trap 'rm -rf "$work"' EXIT
 fetch_npm_tarball() {
   local name=$1 version=$2 integrity=$3
   log "fetching $name@$version from the npm registry"
-  (cd "$work" && npm pack --silent "$name@$version" >/dev/null 2>"$work/npm.err") || {
+  # npm prints the tarball's file name (a scoped @a/b becomes a-b-VERSION.tgz).
+  local file
+  file=$(cd "$work" && npm pack --silent "$name@$version" 2>"$work/npm.err" | tail -n1) || {
     cat "$work/npm.err" >&2
     log "npm pack $name@$version failed"
     exit 1
   }
-  local tarball="$work/$name-$version.tgz"
+  local tarball="$work/$file"
+  [ -n "$file" ] && [ -f "$tarball" ] || {
+    log "npm pack $name@$version printed no tarball name"
+    exit 1
+  }
   local actual
   actual="sha512-$(openssl dgst -sha512 -binary "$tarball" 2>/dev/null | base64 -w0 ||
     sha512sum "$tarball" | cut -d' ' -f1 | xxd -r -p | base64 -w0)"
@@ -143,6 +153,62 @@ install_swagger_ui() {
   log "swagger-ui-dist $SWAGGER_UI_VERSION installed in $dest"
 }
 
+# ONNX Runtime (npm): the C API that runs local text embedding models. The
+# shared library comes from onnxruntime-node, which ships Microsoft's official
+# linux-x64 build of libonnxruntime.so.1 (the Node binding beside it is not
+# used). onnxruntime-node ships no headers; the official C/C++ headers come from
+# the Unity plugin package below, which bundles ONNX Runtime 1.29's (the copy in
+# its iOS framework: the headers are the same on every platform). They declare
+# ORT_API_VERSION 29, which the 1.30 library serves (an ORT library serves every
+# API version up to its own), so code built against them runs on it unchanged.
+ONNXRUNTIME_VERSION=1.30.0
+ONNXRUNTIME_INTEGRITY='sha512-twhs1C2C/BFkz1yc5OY0KIU2GUq6DURO7hD4bx5Q2Qy3nAMJwRXW8xU3NVczE29VA9lolLOYepoD8fjTGOfIqw=='
+ONNXRUNTIME_HEADERS_PACKAGE=com.github.asus4.onnxruntime
+ONNXRUNTIME_HEADERS_VERSION=0.4.9
+ONNXRUNTIME_HEADERS_INTEGRITY='sha512-BkzxduSZ9IkeDP6Q8lz2TFU2ie7hSSvS7ZIfzMooExoq0CNzJnuuGaUJ7IsojBgqO4ouD1jXah8OYyJbCN29Fg=='
+
+install_onnxruntime() {
+  # Layout (what CMake looks for):
+  #   third_party/onnxruntime/include/onnxruntime_c_api.h (+ the other official headers)
+  #   third_party/onnxruntime/lib/libonnxruntime.so.1, libonnxruntime.so -> libonnxruntime.so.1
+  #   third_party/onnxruntime/LICENSE, ThirdPartyNotices.txt
+  local dest=third_party/onnxruntime
+  local stamp="$dest/.quiver-installed-$ONNXRUNTIME_VERSION-headers-$ONNXRUNTIME_HEADERS_VERSION"
+  if [ "$(uname -s)-$(uname -m)" != Linux-x86_64 ]; then
+    log "onnxruntime: skipped, only x86-64 Linux is supported (this is $(uname -s)-$(uname -m));" \
+      "Quiver builds without its local embedder"
+    return 0
+  fi
+  if [ -f "$stamp" ]; then
+    log "onnxruntime $ONNXRUNTIME_VERSION: present in $dest"
+    return 0
+  fi
+  local lib_tarball headers_tarball
+  lib_tarball=$(fetch_npm_tarball onnxruntime-node "$ONNXRUNTIME_VERSION" "$ONNXRUNTIME_INTEGRITY")
+  headers_tarball=$(fetch_npm_tarball "$ONNXRUNTIME_HEADERS_PACKAGE" "$ONNXRUNTIME_HEADERS_VERSION" \
+    "$ONNXRUNTIME_HEADERS_INTEGRITY")
+  rm -rf "$dest"
+  mkdir -p "$dest/lib" "$dest/include"
+  # Only the x86-64 Linux library (the tarball also carries Windows, macOS and arm64 builds).
+  tar -xzf "$lib_tarball" -C "$dest/lib" --strip-components=5 \
+    package/bin/napi-v6/linux/x64/libonnxruntime.so.1
+  ln -s libonnxruntime.so.1 "$dest/lib/libonnxruntime.so"
+  # Only the headers (the tarball's 150 MB are mostly iOS/Android/macOS binaries),
+  # and the licence: Microsoft's MIT licence of ONNX Runtime and its third-party
+  # notices (onnxruntime-node itself ships no licence file; its package.json says MIT).
+  tar -xzf "$headers_tarball" -C "$dest/include" --strip-components=7 --wildcards \
+    'package/Plugins/iOS~/onnxruntime.xcframework/ios-arm64/onnxruntime.framework/Headers/*.h'
+  tar -xzf "$headers_tarball" -C "$dest" --strip-components=1 package/LICENSE package/ThirdPartyNotices.txt
+  local f
+  for f in lib/libonnxruntime.so.1 include/onnxruntime_c_api.h include/onnxruntime_cxx_api.h LICENSE; do
+    [ -f "$dest/$f" ] || { log "onnxruntime: $dest/$f missing after extraction"; exit 1; }
+  done
+  touch "$stamp"
+  log "onnxruntime $ONNXRUNTIME_VERSION installed in $dest" \
+    "($(sed -n 's/^#define ORT_API_VERSION //p' "$dest/include/onnxruntime_c_api.h" | tr -d ' '): C API version of the headers)"
+}
+
 # Further installers (web assets, etc.) go above this line as functions.
 install_usearch
 install_swagger_ui
+install_onnxruntime
