@@ -230,7 +230,11 @@ install_use_lite() {
   # Layout (what the embedder reads; quiver-model.json names the other files):
   #   third_party/models/use-lite/quiver-model.json, model.onnx, vocab.json, LICENSE
   local dest=third_party/models/use-lite
-  local stamp="$dest/.quiver-installed-$USE_LITE_VERSION-${USE_LITE_ONNX_SHA256:0:16}"
+  # The stamp names the converter too: an edited convert.py (which also writes
+  # quiver-model.json) converts and verifies again.
+  local converter
+  converter=$(sha256sum tools/use_lite/convert.py | cut -c1-16)
+  local stamp="$dest/.quiver-installed-$USE_LITE_VERSION-${USE_LITE_ONNX_SHA256:0:16}-$converter"
   if [ -f "$stamp" ]; then
     log "use-lite $USE_LITE_VERSION: present in $dest"
     return 0

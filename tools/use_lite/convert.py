@@ -672,6 +672,10 @@ def write_config(out_dir, pkg, model_sha256):
         "model_sha256": model_sha256,
         "tokenizer": {
             "type": "sentencepiece-unigram",
+            # The exact lattice search of @energetic-ai/embeddings 0.2.0, quirks
+            # included (README.md#tokenizer); another SentencePiece model would say
+            # "sentencepiece" here.
+            "variant": "energetic-ai-0.2.0",
             "vocab": "vocab.json",
             "vocab_format": "pairs",       # [[piece, score], ...]; id = index; a null score counts as 0
             "normalization": "NFKC",
@@ -694,7 +698,9 @@ def write_config(out_dir, pkg, model_sha256):
         },
         "output": "embeddings",            # float32 [1 + largest sentence index, 512]
         "pooling": "none",                 # the graph pools (mean over tokens) itself
-        "normalize": False,                # the graph already L2-normalizes
+        # Vectors are unit length. The graph's last op already L2-normalizes, so
+        # doing it again changes components by < 1e-7: an embedder may skip it here.
+        "normalize": True,
         "max_tokens": 128,                 # positions >= 128 are dropped inside the graph
         "license": "Apache-2.0 (Universal Sentence Encoder Lite weights and vocabulary: Google; "
                    f"npm {pkg['name']}@{pkg['version']})",
