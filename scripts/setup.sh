@@ -210,7 +210,7 @@ install_onnxruntime() {
   done
   touch "$stamp"
   log "onnxruntime $ONNXRUNTIME_VERSION installed in $dest" \
-    "($(sed -n 's/^#define ORT_API_VERSION //p' "$dest/include/onnxruntime_c_api.h" | tr -d ' '): C API version of the headers)"
+    "(headers: C API version $(sed -n 's/^#define ORT_API_VERSION //p' "$dest/include/onnxruntime_c_api.h" | tr -d ' '))"
 }
 
 # Universal Sentence Encoder Lite (npm): the out-of-the-box local text embedding
