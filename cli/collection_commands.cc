@@ -293,13 +293,13 @@ Command AddCreateCommand(CLI::App& app, const GlobalOptions& global) {
       "The configuration is stored with the collection: opening it later with other dimensions,\n"
       "metric, scalar kind or model tag is refused. For every metric, LOWER IS CLOSER.\n"
       "Creates the data directory and the store when missing.\n"
-      "Example: quiver create --data ./store --collection docs --dims 768 --metric cos");
+      "Example: quiver create --data ./store --collection vectors --dims 768 --metric cos\n"
+      "A collection of texts: quiver create --data ./store --collection docs --embedder use-lite\n"
+      "(its records and queries may then be text; see quiver import and search --text).");
   auto flags = std::make_shared<CreateFlags>();
   AddDataOption(command, &flags->data_dir);
   AddCollectionOption(command, &flags->collection)->required();
-  ConfigOptions config = AddConfigOptions(command, &flags->config);
-  config.dims->required();
-  config.metric->required();
+  AddConfigOptions(command, &flags->config);  // --dims and --metric, or --embedder
   command
       ->add_option("--index-field", flags->index_fields,
                    "Index this metadata field for filters (repeatable; see index-field)")

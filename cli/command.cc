@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "cli/formats.h"
+#include "quiver/embedders.h"
 
 namespace quiver::cli {
 
@@ -115,6 +116,9 @@ Result<std::unique_ptr<Store>> OpenStore(const std::string& data_dir, OpenMode m
   options.read_only = mode == OpenMode::kReadOnly;
   // A command recovers only the collections it touches.
   options.open_collections_lazily = true;
+  // Collections bound to an embedding model find it by name when they first
+  // embed text (create --embedder); nothing is loaded before.
+  options.embedder_resolver = embed::MakeResolver();
   options.logger = [level = global.log_level](LogLevel line_level, std::string_view message) {
     static constexpr std::string_view kNames[] = {"debug", "info", "warn", "error"};
     if (line_level < level) return;
@@ -140,7 +144,35 @@ Status CloseStore(Store& store) {
 }
 
 Result<CollectionConfig> ConfigFlags::ToConfig() const {
-  if (metric.empty()) return Status::InvalidArgument("--metric is required: l2sq, cos or ip");
+  std::string metric = this->metric;
+  std::uint32_t dims = this->dims;
+  std::string model_id = this->model_id;
+  std::string model_version = this->model_version;
+  if (!embedder.empty()) {
+    // The model fixes dimensions, metric and model tag; flags may repeat them only.
+    Result<std::shared_ptr<Embedder>> model = embed::ResolveEmbedder(embedder);
+    if (!model.ok()) return model.status().WithContext("--embedder");
+    const EmbedderInfo& info = (*model)->info();
+    if (dims != 0 && dims != info.dimensions) {
+      return Status::InvalidArgument(
+          fmt::format("--dims {} differs from the {} dimensions of --embedder {}", dims,
+                      info.dimensions, embedder));
+    }
+    if (!model_id.empty() || !model_version.empty()) {
+      return Status::InvalidArgument(
+          "--model-id/--model-version: not with --embedder, which "
+          "sets the model tag to " +
+          info.id + "@" + info.version);
+    }
+    dims = info.dimensions;
+    if (metric.empty()) metric = std::string(MetricName(info.metric));
+    model_id = info.id;
+    model_version = info.version;
+  }
+  if (metric.empty()) {
+    return Status::InvalidArgument("--metric is required (l2sq, cos or ip), or --embedder");
+  }
+  if (dims == 0) return Status::InvalidArgument("--dims is required, or --embedder");
   Result<Metric> metric_kind = ParseMetric(metric);
   if (!metric_kind.ok()) return metric_kind.status().WithContext("--metric");
   Result<ScalarKind> scalar_kind = ParseScalarKind(scalar);
@@ -200,6 +232,11 @@ ConfigOptions AddConfigOptions(CLI::App* command, ConfigFlags* flags) {
           "--model-id", flags->model_id,
           "Embedding model tag; opening the collection with another tag is refused"),
       command->add_option("--model-version", flags->model_version, "Version of the --model-id"),
+      command->add_option("--embedder", flags->embedder,
+                          "Embedding model that turns the collection's texts and text queries "
+                          "into embeddings: a local model (use-lite), onnx:DIR, or "
+                          "openai:MODEL (server in $QUIVER_EMBEDDING_URL). Sets --dims, "
+                          "--metric (unless given) and the model tag"),
   };
   return options;
 }

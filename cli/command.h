@@ -129,9 +129,13 @@ struct ConfigFlags {
   std::uint32_t expansion_search = CollectionConfig{}.expansion_search;
   std::string model_id;
   std::string model_version;
+  /// --embedder: a name for embed::ResolveEmbedder; sets dims, metric and model tag.
+  std::string embedder;
 
   /// The configuration these flags describe. InvalidArgument naming the flag
-  /// when --metric is missing, or CollectionConfig::Validate's error.
+  /// when --metric or --dims is missing (without --embedder), when they
+  /// contradict --embedder, or CollectionConfig::Validate's error; NotFound for
+  /// an unknown --embedder.
   Result<CollectionConfig> ToConfig() const;
 };
 

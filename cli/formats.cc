@@ -652,11 +652,22 @@ Result<Record> JsonlReader::ParseRecord(std::string_view line, std::uint64_t lin
   }
   Record record;
   Status parsed = ParseKeyAndId(object, options_.key_offset + line_index, &record);
-  if (parsed.ok()) parsed = ParseEmbedding(object, &record.embedding);
   if (parsed.ok()) parsed = ParseTextAndMetadata(object, &record);
+  // A line with text and no "embedding" is embedded by the collection's model.
+  const auto embedding = object.find("embedding");
+  const bool text_only =
+      !record.text.empty() && (embedding == object.end() || embedding->is_null());
+  if (parsed.ok() && !text_only) {
+    parsed = ParseEmbedding(object, &record.embedding);
+    if (!parsed.ok() && (embedding == object.end() || embedding->is_null())) {
+      parsed = Status::InvalidArgument(
+          "missing \"embedding\" (an array of numbers) and no \"text\" to embed");
+    }
+  }
   if (!parsed.ok()) return LineError(line_index, parsed.message());
 
   const std::size_t dims = record.embedding.size();
+  if (text_only) return record;
   if (dims_ == 0) {
     dims_ = static_cast<std::uint32_t>(dims);
     dims_line_ = line_index + 1;

@@ -39,8 +39,8 @@ Result<OpenedCollection> OpenTarget(const ImportFlags& flags, std::uint32_t file
     return OpenExistingCollection(flags.data_dir, flags.collection, OpenMode::kReadWrite, global);
   }
   ConfigFlags config_flags = flags.config;
-  if (config_flags.dims == 0) config_flags.dims = file_dims;
-  if (config_flags.dims == 0) {
+  if (config_flags.dims == 0 && config_flags.embedder.empty()) config_flags.dims = file_dims;
+  if (config_flags.dims == 0 && config_flags.embedder.empty()) {
     return Status::InvalidArgument(
         fmt::format("{} holds no vectors to take the dimensions from: pass --dims", flags.file));
   }
@@ -167,7 +167,9 @@ Command AddImportCommand(CLI::App& app, const GlobalOptions& global) {
       "  .fbin            int32 n, int32 d, then n*d float32\n"
       "  .npy             NumPy, dtype '<f4', 2-D, C order\n"
       "  .jsonl, .ndjson  per line: {\"id\", \"key\", \"embedding\", \"text\", \"metadata\"}, all\n"
-      "                   but \"embedding\" optional; \"metadata\" must be an object\n"
+      "                   but \"embedding\" optional; \"metadata\" must be an object. A line\n"
+      "                   with \"text\" and no \"embedding\" is embedded by the collection's\n"
+      "                   model (create it with --embedder), a batch at a time\n"
       "Keys: row i of a matrix file gets key OFFSET + i (0-based, like ann-benchmarks ground\n"
       "truth). A JSONL line with an integer \"id\" (or a \"key\") gets it as key; a string\n"
       "\"id\" is kept as the record's id and gets the key every face gives it (FNV-1a-64 of the\n"
@@ -194,8 +196,9 @@ Command AddImportCommand(CLI::App& app, const GlobalOptions& global) {
       ->capture_default_str();
   CLI::Option* create =
       command->add_flag("--create", flags->create,
-                        "Create the collection if it does not exist (needs --metric; --dims "
-                        "defaults to the file's). If it exists, its configuration must match");
+                        "Create the collection if it does not exist (needs --metric, or "
+                        "--embedder; --dims defaults to the file's). If it exists, its "
+                        "configuration must match");
   for (CLI::Option* option : AddConfigOptions(command, &flags->config).all) option->needs(create);
   return {command, [flags, &global] { return RunImport(*flags, global); }};
 }

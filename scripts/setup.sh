@@ -44,7 +44,7 @@ USEARCH_INTEGRITY='sha512-jz4MKg09LFn6CP/fh9MwY7NV3qQUcXrQIt92LV7CMx44AEnGP1Qenh
 APT_PACKAGES=(
   build-essential cmake ninja-build pkg-config git ca-certificates ccache
   libsqlite3-dev sqlite3 libxxhash-dev libfmt-dev libspdlog-dev nlohmann-json3-dev
-  libsimdjson-dev libcli11-dev libcpp-httplib-dev
+  libsimdjson-dev libcli11-dev libcpp-httplib-dev libutf8proc-dev libssl-dev
   libgtest-dev libgmock-dev googletest libbenchmark-dev
   python3-numpy dataset-fashion-mnist
   clang-format

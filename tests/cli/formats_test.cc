@@ -269,12 +269,11 @@ TEST_F(FormatsTest, JsonlRoundTripsEveryField) {
 }
 
 TEST_F(FormatsTest, JsonlKeyNamesTheKeyOutright) {
-  Result<JsonlReader> reader = OpenJsonl(
-      R"({"key": 5, "id": "doc-b", "embedding": [1]})"
-      "\n"
-      R"({"key": 6, "id": 6, "embedding": [1]})"
-      "\n",
-      {.dims = 0, .key_offset = 0});
+  Result<JsonlReader> reader = OpenJsonl(R"({"key": 5, "id": "doc-b", "embedding": [1]})"
+                                         "\n"
+                                         R"({"key": 6, "id": 6, "embedding": [1]})"
+                                         "\n",
+                                         {.dims = 0, .key_offset = 0});
   ASSERT_TRUE(reader.ok()) << reader.status().ToString();
   std::vector<Record> records;
   ASSERT_EQ(*reader->ReadBatch(10, &records), 2u);
@@ -312,11 +311,29 @@ TEST_F(FormatsTest, JsonlErrorsOnTheFirstLineFailOpen) {
 }
 
 TEST_F(FormatsTest, JsonlWithoutEmbeddingNamesTheField) {
-  EXPECT_THAT(JsonlBatchError("{\"embedding\": [1]}\n{\"text\": \"no vector\"}\n"),
+  EXPECT_THAT(JsonlBatchError("{\"embedding\": [1]}\n{\"metadata\": {}}\n"),
+              AllOf(HasSubstr("line 2"), HasSubstr("missing \"embedding\""),
+                    HasSubstr("no \"text\" to embed")));
+  EXPECT_THAT(JsonlBatchError("{\"embedding\": [1]}\n{\"text\": \"\", \"embedding\": null}\n"),
               AllOf(HasSubstr("line 2"), HasSubstr("missing \"embedding\"")));
   EXPECT_THAT(
       JsonlBatchError("{\"embedding\": [1]}\n{\"embedding\": [\"x\"]}\n"),
       AllOf(HasSubstr("line 2"), HasSubstr("\"embedding\"[0] must be a number, got string")));
+}
+
+TEST_F(FormatsTest, JsonlTextWithoutEmbeddingIsLeftForTheCollectionToEmbed) {
+  Result<JsonlReader> reader = OpenJsonl(R"({"id": "a", "text": "embed me"})"
+                                         "\n"
+                                         R"({"id": "b", "embedding": [1, 2], "text": "has one"})"
+                                         "\n");
+  ASSERT_TRUE(reader.ok()) << reader.status().ToString();
+  std::vector<Record> records;
+  ASSERT_EQ(*reader->ReadBatch(10, &records), 2u);
+  EXPECT_TRUE(records[0].embedding.empty());
+  EXPECT_EQ(records[0].text, "embed me");
+  EXPECT_EQ(records[1].embedding, (std::vector<float>{1, 2}));
+  // A text-only line fixes no dimensions; the first embedding does.
+  EXPECT_EQ(reader->dims(), 2u);
 }
 
 TEST_F(FormatsTest, JsonlMetadataMustBeAnObject) {
