@@ -97,7 +97,9 @@ std::string ErrorBody(ErrorStyle style, const ApiError& error) {
 }
 
 ErrorStyle ErrorStyleForPath(std::string_view path) {
-  return path.starts_with("/v1/") ? ErrorStyle::kMemista : ErrorStyle::kNative;
+  // /v1/embeddings is OpenAI's API, whose clients read {"error": {"message"}}.
+  return path.starts_with("/v1/") && path != "/v1/embeddings" ? ErrorStyle::kMemista
+                                                              : ErrorStyle::kNative;
 }
 
 }  // namespace quiver::server

@@ -63,7 +63,7 @@ enum class ErrorStyle {
 /// The JSON body of `error` in `style`.
 std::string ErrorBody(ErrorStyle style, const ApiError& error);
 
-/// The style for a request path: kMemista under /v1/, kNative elsewhere. Used
+/// The style for a request path: kMemista under /v1/ (but /v1/embeddings), kNative elsewhere. Used
 /// where no route matched (404, 405, 413 before routing).
 ErrorStyle ErrorStyleForPath(std::string_view path);
 

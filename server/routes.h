@@ -38,6 +38,9 @@ std::vector<Route> MemistaRoutes(Service& service);
 /// /v2: the native API (collections, records, query, checkpoint, stats).
 std::vector<Route> NativeRoutes(Service& service);
 
+/// POST /v1/embeddings: OpenAI's embeddings API over the server's local models.
+std::vector<Route> EmbeddingRoutes(Service& service);
+
 /// /healthz, /readyz, /metrics, /openapi.json, /docs.
 std::vector<Route> OperationsRoutes(Service& service);
 

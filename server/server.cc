@@ -171,6 +171,9 @@ Result<std::unique_ptr<Server>> Server::Start(const ServerOptions& options) {
   const auto open_start = std::chrono::steady_clock::now();
   StoreOptions store_options = options.store;
   if (!store_options.logger) store_options.logger = logger;
+  if (!store_options.embedder_resolver) {
+    store_options.embedder_resolver = embed::MakeResolver(options.embedders);
+  }
   Result<std::unique_ptr<Store>> store = Store::Open(options.data_dir, store_options);
   if (!store.ok()) {
     impl->transport->Stop();

@@ -21,6 +21,7 @@
 #include <utility>
 #include <vector>
 
+#include "quiver/embedders.h"
 #include "quiver/options.h"
 #include "quiver/status.h"
 
@@ -74,6 +75,10 @@ struct ServerOptions {
   /// served under /docs. Empty = $QUIVER_SWAGGER_UI_DIR if set, else the
   /// third_party/swagger-ui directory the build was configured with.
   std::string swagger_ui_dir;
+  /// Where local embedding models are found (POST /v1/embeddings and the
+  /// collections created with an embedder). When store.embedder_resolver is
+  /// empty, the server sets it to embed::MakeResolver(embedders).
+  embed::ResolverOptions embedders;
   /// Store settings (durability, checkpoint policy). `logger` is replaced by
   /// the server's own logger when left empty.
   StoreOptions store;

@@ -7,6 +7,8 @@
 
 #include <fmt/format.h>
 
+#include "quiver/embedders.h"
+
 namespace quiver::server {
 
 Service::Service(const ServerOptions& options, Logger logger)
@@ -32,6 +34,28 @@ Result<std::shared_ptr<Collection>> Service::FindCollection(std::string_view nam
   Store* open_store = store();
   if (open_store == nullptr) return Status::FailedPrecondition("the store is not open");
   return open_store->GetCollection(std::string(name));
+}
+
+Result<std::shared_ptr<Embedder>> Service::LocalEmbedder(const std::string& name) {
+  std::lock_guard<std::mutex> lock(embedders_mu_);
+  for (const auto& [known, embedder] : embedders_) {
+    if (known == name) return embedder;
+  }
+  if (name.rfind("openai:", 0) == 0 || name.rfind("onnx:", 0) == 0) {
+    return Status::InvalidArgument(
+        fmt::format("model: '{}' is not a local model of this server; expected one of its "
+                    "installed models, e.g. use-lite",
+                    name));
+  }
+  Result<std::shared_ptr<Embedder>> loaded = embed::ResolveEmbedder(name, options_.embedders);
+  if (!loaded.ok()) {
+    if (loaded.status().code() == StatusCode::kNotFound) {
+      return Status::InvalidArgument("model: " + loaded.status().message());
+    }
+    return loaded.status();
+  }
+  embedders_.emplace_back(name, *loaded);
+  return *loaded;
 }
 
 }  // namespace quiver::server

@@ -8,7 +8,9 @@
 
 #include <atomic>
 #include <memory>
+#include <mutex>
 #include <string_view>
+#include <vector>
 
 #include "quiver/collection.h"
 #include "quiver/status.h"
@@ -45,6 +47,12 @@ class Service {
   Result<std::shared_ptr<Collection>> FindCollection(std::string_view name,
                                                      std::string_view field) const;
 
+  /// The local embedding model `name` (POST /v1/embeddings), loaded on first
+  /// use through ServerOptions::store.embedder_resolver's model directory and
+  /// kept. InvalidArgument naming `model` for a remote ("openai:") or unknown
+  /// name: the server embeds with its own models only, it is not a proxy.
+  Result<std::shared_ptr<Embedder>> LocalEmbedder(const std::string& name);
+
  private:
   const ServerOptions options_;
   const Logger logger_;
@@ -52,6 +60,8 @@ class Service {
   Metrics metrics_;
   std::atomic<Store*> store_{nullptr};
   std::atomic<bool> draining_{false};
+  std::mutex embedders_mu_;
+  std::vector<std::pair<std::string, std::shared_ptr<Embedder>>> embedders_;  // by name
 };
 
 /// ValidateCollectionName, with the message naming the request field.

@@ -318,9 +318,13 @@ Result<Reply> UpsertRecords(Service& service, const httplib::Request& request) {
     QS_ASSIGN_OR_RETURN(RecordId id, ParseRecordId(id_value));
     record.key = id.key;
     record.id = std::move(id.id);
-    QS_ASSIGN_OR_RETURN(JsonValue embedding, object.Required("embedding"));
-    QS_RETURN_IF_ERROR(embedding.AppendFloats(dimensions, &record.embedding));
     QS_ASSIGN_OR_RETURN(record.text, OptionalString(object, "text"));
+    // A record with text and no embedding is embedded by the collection's model.
+    std::optional<JsonValue> embedding = object.Optional("embedding");
+    if (embedding.has_value() || record.text.empty()) {
+      QS_ASSIGN_OR_RETURN(JsonValue required, object.Required("embedding"));
+      QS_RETURN_IF_ERROR(required.AppendFloats(dimensions, &record.embedding));
+    }
     if (std::optional<JsonValue> metadata = object.Optional("metadata")) {
       QS_RETURN_IF_ERROR(metadata->AsObject().status());
       record.metadata = metadata->Minified();
