@@ -253,6 +253,10 @@ Status CollectionImpl::ReplayChangeLog(RecoveryReport* report) {
 // --- State checks and validation ---------------------------------------------------
 
 Status CollectionImpl::CheckUsable(bool write) const {
+  if (replaced_) {
+    return Status::NotFound("collection '" + entry_.name +
+                            "' was replaced by a re-embedding; get the collection again");
+  }
   if (dropped_) return Status::NotFound("collection '" + entry_.name + "' was dropped");
   if (closed_) return Status::FailedPrecondition("the store is closed");
   if (!write) return Status::Ok();
@@ -895,6 +899,13 @@ Status CollectionImpl::Rebuild(const RebuildOptions& options) {
   context_.log->Info("collection '{}': rebuilt index ({}) of {} vectors in {:.0f} ms", entry_.name,
                      installed.ToString(), index()->size(), MillisSince(start));
   return Status::Ok();
+}
+
+Status CollectionImpl::HoldWrites(const std::function<Status()>& body) {
+  QUIVER_RETURN_IF_ERROR(CheckUsable(/*write=*/true));
+  std::lock_guard<std::mutex> lock(write_mu_);
+  QUIVER_RETURN_IF_ERROR(CheckUsable(/*write=*/true));
+  return body();
 }
 
 void CollectionImpl::MarkDropped() {

@@ -35,6 +35,9 @@ class EmbedderCache {
   /// FailedPrecondition when there is no resolver or it does not know the model.
   Result<std::shared_ptr<Embedder>> Get(const std::string& model_id,
                                         const std::string& model_version);
+  /// Makes `embedder` the one of its own model tag (a re-embedding's model,
+  /// which the resolver may not know).
+  void Put(std::shared_ptr<Embedder> embedder);
 
  private:
   const EmbedderResolver resolver_;
@@ -117,6 +120,16 @@ class CollectionImpl final : public Collection {
   /// Waits for a write in progress to finish.
   void MarkDropped();
   void MarkClosed();
+
+  /// Runs `body` with the collection's writes held off (write_mu_), after
+  /// checking it is writable. For Store::Reembed.
+  Status HoldWrites(const std::function<Status()>& body);
+  /// Like MarkDropped, from inside HoldWrites' body: writes waiting for the
+  /// lock then fail with NotFound (the collection was replaced).
+  void MarkReplacedWhileHeld() { replaced_ = true; dropped_ = true; }
+  bool IsReplaced() const { return replaced_; }
+  /// Renames the collection object; only before the store publishes it.
+  void SetNameBeforePublishing(std::string name) { entry_.name = std::move(name); }
 
  private:
   CollectionImpl(const CollectionContext& context, storage::CatalogEntry entry);
@@ -241,6 +254,7 @@ class CollectionImpl final : public Collection {
   std::mutex embedder_mu_;
   std::shared_ptr<Embedder> embedder_;  // guarded by embedder_mu_; set once
   std::atomic<bool> dropped_{false};
+  std::atomic<bool> replaced_{false};  // dropped_ by a re-embedding
   std::atomic<bool> closed_{false};
   mutable std::mutex fatal_mu_;
   std::string fatal_error_;  // guarded by fatal_mu_

@@ -66,6 +66,18 @@ Result<std::shared_ptr<Embedder>> EmbedderCache::Get(const std::string& model_id
   return embedder;
 }
 
+void EmbedderCache::Put(std::shared_ptr<Embedder> embedder) {
+  const std::string tag = embedder->info().id + "@" + embedder->info().version;
+  std::lock_guard<std::mutex> lock(mu_);
+  for (auto& [cached_tag, cached] : cache_) {
+    if (cached_tag == tag) {
+      cached = std::move(embedder);
+      return;
+    }
+  }
+  cache_.emplace_back(tag, std::move(embedder));
+}
+
 Result<std::shared_ptr<Embedder>> CollectionImpl::GetEmbedder() {
   const CollectionConfig config = this->config();
   const std::string tag = config.model_id + "@" + config.model_version;

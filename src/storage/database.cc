@@ -463,6 +463,22 @@ Status Database::DropCollection(std::int64_t id) {
   return Status::Ok();
 }
 
+Status Database::SwapCollectionNames(std::int64_t old_id, const std::string& retired_name,
+                                     std::int64_t new_id, const std::string& name) {
+  if (read_only_) return Status::NotSupported("the store is open read-only");
+  std::lock_guard<std::mutex> lock(writer_mu_);
+  Transaction txn(writer_.get());
+  QUIVER_RETURN_IF_ERROR(txn.Begin(true));
+  // Old first: names are UNIQUE.
+  for (const auto& [id, new_name] : {std::pair{old_id, retired_name}, std::pair{new_id, name}}) {
+    QUIVER_ASSIGN_OR_RETURN(Stmt s, writer_->Prepare("UPDATE collections SET name=? WHERE id=?"));
+    s.BindText(1, new_name);
+    s.BindInt(2, id);
+    QUIVER_RETURN_IF_ERROR(s.Run());
+  }
+  return txn.Commit();
+}
+
 Status Database::CommitManifest(std::int64_t id, const Manifest& m,
                                 const CollectionConfig* config) {
   if (read_only_) return Status::NotSupported("the store is open read-only");

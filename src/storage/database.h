@@ -97,6 +97,11 @@ class Database {
   Result<CatalogEntry> CreateCollection(const std::string& name, const CollectionConfig& config);
   /// Deletes the catalog row, the records table and the change-log entries.
   Status DropCollection(std::int64_t id);
+  /// In one transaction: renames collection `old_id` to `retired_name` and
+  /// collection `new_id` to `name` (a re-embedding's swap: either both happen
+  /// or neither). Names are not validated here.
+  Status SwapCollectionNames(std::int64_t old_id, const std::string& retired_name,
+                             std::int64_t new_id, const std::string& name);
   /// Points the collection at a new checkpoint (one transaction). With
   /// `config`, also replaces the stored index parameters (scalar,
   /// connectivity, expansion_add, expansion_search) in the same transaction.
