@@ -1203,7 +1203,8 @@ Result<FullTextReport> Database::VerifyFullText(std::int64_t id, std::size_t max
     QUIVER_RETURN_IF_ERROR(keys("SELECT id FROM " + docsize + " WHERE NOT EXISTS (SELECT 1 FROM " +
                                     t + " r WHERE r.key = " + docsize + ".id) ORDER BY id",
                                 &report.extra));
-    // (2) Samples at evenly spaced points of the key range.
+    // (2) Every record when there are at most max_samples, else one at each
+    // of max_samples evenly spaced points of the key range.
     std::int64_t lo = 0, hi = 0, n = 0;
     {
       QUIVER_ASSIGN_OR_RETURN(
@@ -1211,27 +1212,17 @@ Result<FullTextReport> Database::VerifyFullText(std::int64_t id, std::size_t max
       QUIVER_ASSIGN_OR_RETURN(bool row, s.Step());
       if (row) lo = s.Int(0), hi = s.Int(1), n = s.Int(2);
     }
-    const std::size_t samples = std::min<std::size_t>(max_samples, static_cast<std::size_t>(n));
-    QUIVER_ASSIGN_OR_RETURN(Stmt next,
-                            reader->PrepareUncached("SELECT key, text FROM " + t +
-                                                    " WHERE key >= ? ORDER BY key LIMIT 1"));
+    const bool every = static_cast<std::uint64_t>(n) <= max_samples;
+    QUIVER_ASSIGN_OR_RETURN(
+        Stmt next, reader->PrepareUncached("SELECT key, text FROM " + t + " WHERE key >= ? " +
+                                           "ORDER BY key" + (every ? "" : " LIMIT 1")));
     QUIVER_ASSIGN_OR_RETURN(Stmt size,
                             reader->PrepareUncached("SELECT sz FROM " + docsize + " WHERE id = ?"));
     QUIVER_ASSIGN_OR_RETURN(Stmt match,
                             reader->PrepareUncached("SELECT count(*) FROM " + f + " WHERE " + f +
                                                     " MATCH ? AND rowid = ?"));
-    std::optional<std::int64_t> previous;
-    for (std::size_t i = 0; i < samples; ++i) {
-      // lo + i * (hi - lo) / samples, in uint64 (hi - lo may not fit int64).
-      const std::uint64_t step = (FromSql(hi) - FromSql(lo)) / samples;
-      const std::int64_t probe = ToSql(FromSql(lo) + step * i);
-      next.Reset();
-      next.BindInt(1, probe);
-      QUIVER_ASSIGN_OR_RETURN(bool row, next.Step());
-      if (!row || next.Int(0) == previous) continue;
-      const std::int64_t key = next.Int(0);
-      previous = key;
-      const std::string text = next.Text(1);
+    // Whether the index holds `text` for `key`; nullopt = cannot tell.
+    auto check = [&](std::int64_t key, const std::string& text) -> Result<std::optional<bool>> {
       size.Reset();
       size.BindInt(1, key);
       QUIVER_ASSIGN_OR_RETURN(bool has_entry, size.Step());
@@ -1239,15 +1230,36 @@ Result<FullTextReport> Database::VerifyFullText(std::int64_t id, std::size_t max
       // nothing a query can match, so not checked here (FTS5's check is).
       if (!has_entry || size.BlobBytes(0) == 0 ||
           static_cast<const unsigned char*>(size.Blob(0))[0] == 0) {
-        continue;
+        return std::optional<bool>();
       }
       const std::string phrase = PhraseQuery(text, kMaxPhraseBytes);
       match.Reset();
       match.BindText(1, phrase);
       match.BindInt(2, key);
-      QUIVER_ASSIGN_OR_RETURN(bool counted, match.Step());
-      ++report.sampled;
-      if (!counted || match.Int(0) != 1) report.stale.push_back(FromSql(key));
+      auto counted = match.Step();
+      if (!counted.ok()) return std::optional<bool>();  // a text FTS5 cannot quote
+      return std::optional<bool>(*counted && match.Int(0) == 1);
+    };
+    const std::size_t probes = every ? 1 : max_samples;
+    // lo + i * (hi - lo) / probes, in uint64 (hi - lo may not fit int64);
+    // n > probes distinct keys make the step at least 1.
+    const std::uint64_t step = (FromSql(hi) - FromSql(lo)) / probes;
+    std::optional<std::int64_t> previous;
+    for (std::size_t i = 0; i < probes && n > 0; ++i) {
+      next.Reset();
+      next.BindInt(1, ToSql(FromSql(lo) + step * i));
+      while (true) {
+        QUIVER_ASSIGN_OR_RETURN(bool row, next.Step());
+        if (!row || next.Int(0) == previous) break;
+        const std::int64_t key = next.Int(0);
+        previous = key;
+        QUIVER_ASSIGN_OR_RETURN(std::optional<bool> holds, check(key, next.Text(1)));
+        if (holds.has_value()) {
+          ++report.sampled;
+          if (!*holds) report.stale.push_back(FromSql(key));
+        }
+        if (!every) break;
+      }
     }
     QUIVER_RETURN_IF_ERROR(txn.Commit());
   }
