@@ -672,6 +672,8 @@ Result<WriteResult> Database::WriteRecords(std::int64_t id, std::uint32_t dimens
   WriteResult result;
   result.last_seq = records.empty() ? 0 : FromSql(sqlite3_last_insert_rowid(writer_->db()));
   result.changed = records.size();
+  // Every row, its full-text entry and its change are written, not committed.
+  QUIVER_RETURN_IF_ERROR(crash_point::MaybeCrash("upsert.before_commit"));
   QUIVER_RETURN_IF_ERROR(txn.Commit());
   return result;
 }
@@ -699,6 +701,7 @@ Result<WriteResult> Database::DeleteRecords(std::int64_t id, const std::vector<K
     result.last_seq = FromSql(sqlite3_last_insert_rowid(writer_->db()));
     ++result.changed;
   }
+  QUIVER_RETURN_IF_ERROR(crash_point::MaybeCrash("delete.before_commit"));
   QUIVER_RETURN_IF_ERROR(txn.Commit());
   return result;
 }
