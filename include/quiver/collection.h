@@ -148,7 +148,8 @@ class Collection {
   /// (https://sqlite.org/fts5.html#full_text_query_syntax) each query uses:
   /// words are ANDed, "quoted phrases", OR, NOT, prefix*. The filter applies
   /// to every side. Errors: InvalidArgument (no queries, an empty query, an
-  /// FTS5 syntax error naming the query, out-of-range options),
+  /// FTS5 syntax error naming the query, a full-text query over 16 KiB,
+  /// out-of-range options),
   /// FailedPrecondition (kVector/kHybrid on a collection with no model tag, or
   /// whose embedder the store cannot resolve), Unavailable (the embedder's
   /// server failed).

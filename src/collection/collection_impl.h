@@ -169,9 +169,11 @@ class CollectionImpl final : public Collection {
   /// InvalidArgument naming the first field of `options` out of range:
   /// mode, fusion, k (1..kMaxSearchK), max_distance (NaN), rrf_k
   /// (1..10000), vector_weight (finite, 0..1), candidates (0..kMaxSearchK,
-  /// and at least k for kHybrid when not 0). Checked before any query is
-  /// embedded (hybrid_search.cc).
-  static Status ValidateTextOptions(const TextSearchOptions& options);
+  /// and at least k for kHybrid when not 0); or the first of `queries` over
+  /// 16 KiB in the full-text and hybrid modes ("queries[i]"). Checked before
+  /// any query is embedded (hybrid_search.cc).
+  static Status ValidateTextOptions(const TextSearchOptions& options,
+                                    const std::vector<std::string>& queries);
   /// kFullText and kHybrid (hybrid_search.cc): `query_vectors` holds one
   /// embedding per query for kHybrid, nothing for kFullText. Each query is
   /// FTS5 query syntax; InvalidArgument "queries[i]: fts5: ..." when FTS5

@@ -368,6 +368,16 @@ TEST_F(TextSearchTest, QueriesFts5RefusesAreInvalidArgumentNamingTheQuery) {
   EXPECT_THAT(column.status().message(), HasSubstr("double quotes"));
   // Quoted, the same characters are words.
   EXPECT_EQ(SearchKeys(*c, "\"foo:bar\" OR \"apple\"", FullText(10)), (std::vector<Key>{1}));
+  // At most 16 KiB: FTS5's parse time grows faster than the query.
+  std::string many_terms = "apple";
+  while (many_terms.size() <= 16384) many_terms += " OR apple";
+  auto long_query = c->SearchText({"apple", many_terms}, FullText(10));
+  ASSERT_EQ(long_query.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(long_query.status().message(), "queries[1]: " + std::to_string(many_terms.size()) +
+                                               " bytes; a full-text query takes at most 16384");
+  std::string at_limit = "apple";
+  while (at_limit.size() + 9 <= 16384) at_limit += " OR apple";
+  EXPECT_EQ(SearchKeys(*c, at_limit, FullText(10)), (std::vector<Key>{1}));
   // No query, an empty one.
   EXPECT_EQ(c->SearchText({}, FullText(10)).status().code(), StatusCode::kInvalidArgument);
   auto empty = c->SearchText({"apple", ""}, FullText(10));

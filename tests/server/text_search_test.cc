@@ -165,6 +165,12 @@ TEST(TextQueryTest, EveryClientMistakeIs4xxNamingTheField) {
     EXPECT_THAT(response.body["error"]["message"].get<std::string>(), StartsWith(c.message))
         << c.body;
   }
+  std::string long_text(20000, 'a');
+  Response too_long = server->Post("/v2/collections/notes/query",
+                                   Json{{"texts", {"apple", long_text}}, {"mode", "hybrid"}});
+  EXPECT_EQ(too_long.status, 400) << too_long.raw;
+  EXPECT_EQ(too_long.body["error"]["message"],
+            "texts[1]: 20000 bytes; a full-text query takes at most 16384");
   // Vector and hybrid searches embed the text: a collection without a model
   // refuses them (409, the collection's state), full-text search works.
   Response no_model = server->Post("/v2/collections/plain/query",
