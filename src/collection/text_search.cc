@@ -199,6 +199,9 @@ Result<std::vector<std::vector<Match>>> CollectionImpl::SearchText(
                                      "]: is empty; expected the text to search for");
     }
   }
+  // Bad options are reported before any query is embedded (which may cost a
+  // call to a remote server).
+  QUIVER_RETURN_IF_ERROR(ValidateTextOptions(options, queries));
   std::vector<float> vectors;
   if (options.mode != TextSearchMode::kFullText) {
     QUIVER_ASSIGN_OR_RETURN(vectors, EmbedTexts(queries, EmbedPurpose::kQuery, "queries"));
