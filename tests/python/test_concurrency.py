@@ -105,10 +105,11 @@ def python_ran_during(call):
 
 def test_the_gil_is_released_while_the_library_works(store):
     rng = np.random.default_rng(6)
-    data = rng.standard_normal((20000, 64)).astype(np.float32)
+    # Large enough that even a checkpoint on a fast disk takes well over 20 ms.
+    data = rng.standard_normal((60000, 64)).astype(np.float32)
     col = store.create_collection("v", dims=64, metric="l2sq")
-    assert python_ran_during(lambda: col.upsert(np.arange(20000), data))
-    assert python_ran_during(store.checkpoint)  # writes and fsyncs about 9 MB
+    assert python_ran_during(lambda: col.upsert(np.arange(60000), data))
+    assert python_ran_during(store.checkpoint)  # writes and fsyncs about 27 MB
     assert python_ran_during(lambda: col.query_exact(data[:300], k=10))
     assert python_ran_during(lambda: col.query(data, k=10, threads=2))
     assert python_ran_during(lambda: col.rebuild(connectivity=8))

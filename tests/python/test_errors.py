@@ -9,13 +9,14 @@ from quiver import _errors
 
 def test_every_code_has_a_class_deriving_from_error():
     codes = {"invalid_argument", "not_found", "already_exists", "corruption", "io_error", "busy",
-             "not_supported", "failed_precondition", "internal"}
+             "not_supported", "failed_precondition", "internal", "unavailable"}
     assert set(_errors.STATUS_CLASSES) == codes
     for code, cls in _errors.STATUS_CLASSES.items():
         assert issubclass(cls, quiver.Error) and cls.code == code
     assert issubclass(quiver.InvalidArgumentError, ValueError)
     assert issubclass(quiver.NotFoundError, KeyError)
     assert issubclass(quiver.StorageIOError, OSError)
+    assert issubclass(quiver.UnavailableError, ConnectionError)
 
 
 def test_invalid_argument(store):
