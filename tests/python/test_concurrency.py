@@ -111,5 +111,5 @@ def test_the_gil_is_released_while_the_library_works(store):
     assert python_ran_during(lambda: col.upsert(np.arange(60000), data))
     assert python_ran_during(store.checkpoint)  # writes and fsyncs about 27 MB
     assert python_ran_during(lambda: col.query_exact(data[:300], k=10))
-    assert python_ran_during(lambda: col.query(data, k=10, threads=2))
+    assert python_ran_during(lambda: col.query(data[:20000], k=10, threads=2))
     assert python_ran_during(lambda: col.rebuild(connectivity=8))
