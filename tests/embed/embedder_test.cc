@@ -15,6 +15,7 @@
 
 #include "common/test_util.h"
 #include "embed/unigram_tokenizer.h"
+#include "embed/wordpiece_tokenizer.h"
 #include "quiver/embedders.h"
 #include "quiver/quiver.h"
 #include "util/crash_point.h"
@@ -162,6 +163,68 @@ TEST(OnnxEmbedder, ConfigurationErrorsNameTheProblem) {
   auto unknown = embed::ResolveEmbedder("no-such-model");
   EXPECT_EQ(unknown.status().code(), StatusCode::kNotFound);
   EXPECT_THAT(unknown.status().message(), HasSubstr("use-lite"));
+}
+
+// --- WordPiece and the dense layout (a tiny BERT-shaped test model) ---------------------
+
+const std::string kTinyDir = std::string(QUIVER_SOURCE_DIR) + "/tests/embed/tiny-wordpiece";
+
+TEST(WordPieceTokenizer, SplitsAsBertDoes) {
+  auto t = embed::WordPieceTokenizer::FromVocabTxt(kTinyDir + "/vocab.txt", {});
+  ASSERT_TRUE(t.ok()) << t.status().ToString();
+  using Ids = std::vector<std::int32_t>;
+  // Lower-cased, punctuation split off, words cut greedily into ## pieces.
+  EXPECT_EQ(*t->Encode("UnAffable, fox JUMPS!"), (Ids{2, 10, 11, 12, 13, 7, 8, 9, 14, 3}));
+  // Accents stripped after NFD; CJK ideographs are words of their own.
+  EXPECT_EQ(*t->Encode("Caf\u00e9"), (Ids{2, 16, 3}));
+  EXPECT_EQ(*t->Encode("\u6f22\u5b57"), (Ids{2, 17, 18, 3}));
+  // A word that cannot be cut is one [UNK]; control characters vanish, tabs separate.
+  EXPECT_EQ(*t->Encode("the zebra"), (Ids{2, 4, 1, 3}));
+  EXPECT_EQ(*t->Encode("hello\tworld\x01"), (Ids{2, 15, 1, 3}));
+  EXPECT_EQ(*t->Encode("!!!"), (Ids{2, 14, 14, 14, 3}));
+  EXPECT_EQ(t->Encode("bad \xFF").status().code(), StatusCode::kInvalidArgument);
+  embed::WordPieceTokenizer::Options missing;
+  missing.unk_token = "<unk>";
+  auto refused = embed::WordPieceTokenizer::FromVocabTxt(kTinyDir + "/vocab.txt", missing);
+  EXPECT_THAT(refused.status().message(), HasSubstr("'<unk>' is not in the vocabulary"));
+}
+
+TEST(OnnxEmbedder, DenseLayoutWithWordPieceAndMeanPooling) {
+  auto loaded = embed::LoadOnnxModel(kTinyDir);
+  ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
+  auto model = *loaded;
+  EXPECT_EQ(model->info().dimensions, 4u);
+  // Ragged batch: "the quick fox" = [CLS] the quick fox [SEP], "dog" = [CLS] dog [SEP].
+  auto v = model->Embed({"the quick fox", "dog"}, EmbedPurpose::kDocument);
+  ASSERT_TRUE(v.ok()) << v.status().ToString();
+  auto expected = [](std::vector<int> ids) {
+    std::vector<float> mean(4, 0.0f);
+    for (int i : ids) {
+      mean[0] += i;
+      mean[1] += 1;
+      mean[2] += i % 3;
+      mean[3] += i / 2.0f;
+    }
+    for (float& x : mean) x /= static_cast<float>(ids.size());
+    return mean;
+  };
+  const auto first = expected({2, 4, 5, 7, 3});
+  const auto second = expected({2, 21, 3});  // padding must not count
+  for (int j = 0; j < 4; ++j) {
+    EXPECT_NEAR((*v)[j], first[j], 1e-5);
+    EXPECT_NEAR((*v)[4 + j], second[j], 1e-5);
+  }
+  // max_tokens (8) counts [CLS] and [SEP]: longer texts are refused, or cut keeping [SEP].
+  const std::string longer = "the quick brown fox jump over the lazy dog";
+  EXPECT_THAT(model->CheckText(longer).message(), HasSubstr("11 tokens"));
+  embed::OnnxOptions truncating;
+  truncating.truncate = true;
+  auto cut = embed::LoadOnnxModel(kTinyDir, truncating);
+  ASSERT_TRUE(cut.ok());
+  auto w = (*cut)->Embed({longer}, EmbedPurpose::kDocument);
+  ASSERT_TRUE(w.ok()) << w.status().ToString();
+  const auto kept = expected({2, 4, 5, 6, 7, 8, 19, 3});
+  for (int j = 0; j < 4; ++j) EXPECT_NEAR((*w)[j], kept[j], 1e-5);
 }
 
 // --- Text records end to end ----------------------------------------------------------
