@@ -409,7 +409,10 @@ class OnnxEmbedder final : public Embedder {
 
   Status ShapeError(const std::vector<std::int64_t>& shape, const std::string& expected) const {
     std::string got;
-    for (std::int64_t d : shape) got += (got.empty() ? "" : ", ") + std::to_string(d);
+    for (std::int64_t d : shape) {
+      if (!got.empty()) got += ", ";
+      got += std::to_string(d);
+    }
     return Status::Internal("model '" + config_.info.id + "' returned a tensor of shape [" + got +
                             "]; expected " + expected);
   }

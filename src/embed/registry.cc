@@ -79,7 +79,10 @@ Result<std::shared_ptr<Embedder>> ResolveEmbedder(const std::string& name,
       !std::filesystem::exists(dir + "/" + name + "/quiver-model.json", ec)) {
     const auto known = ListLocalModels(dir);
     std::string list;
-    for (const auto& id : known) list += (list.empty() ? "" : ", ") + id;
+    for (const auto& id : known) {
+      if (!list.empty()) list += ", ";
+      list += id;
+    }
     return Status::NotFound(
         "unknown embedder '" + name + "'; expected a local model (" +
         (list.empty() ? "none installed in '" + dir + "'" : list + " in " + dir) +
