@@ -84,6 +84,10 @@ Prepare the data first:  /usr/bin/python3 bench/prepare_wordnet.py
                         client-weighted (default all)
   --stopwords on|off    drop English stopwords from the OR query of BM25 (default on)
   --sections LIST       any of embed,import,query,open (default all)
+  --self-check N        also query N definitions with their own text, which must find
+                        themselves: a check of the pipeline (default 200; 0 = skip)
+  --show N              print the relevant definition and the top 3 of vector and BM25
+                        search for the first N queries of each set (default 0)
   --open-runs N         fresh processes measured by the open section; median (default 3)
   --model-dir DIR       the use-lite model (default: the resolver's models directory/use-lite)
   --quiver-binary FILE  whose size is reported (default build/release/quiver)
@@ -110,6 +114,8 @@ struct Args {
   std::size_t open_runs = 3;
   std::string model_dir;
   std::string quiver_binary = "build/release/quiver";
+  std::size_t self_check = 200;
+  std::size_t show = 0;
   bool probe_open = false;  // internal: the child process of the open section
 };
 
@@ -325,6 +331,9 @@ double Percentile(std::vector<double> v, double p) {
   return v[std::min(v.size(), std::max<std::size_t>(rank, 1)) - 1];
 }
 
+/// " (load average 1.23)": printed with each section, since the machine is shared.
+std::string Load() { return fmt::format(" (load average {:.2f})", ReadLoadAverage().one); }
+
 std::string Mib(std::uint64_t bytes) { return fmt::format("{:.1f} MiB", bytes / 1048576.0); }
 
 // --- Sections ----------------------------------------------------------------------
@@ -339,8 +348,8 @@ void EmbedSection(const Args& args, const std::vector<Document>& docs) {
     auto strict = LoadModel(args.model_dir, 1, false);
     for (const Document& d : docs) over += !strict->CheckText(d.text).ok();
   }
-  fmt::print("\n== Embedder alone: use-lite, {} definitions (every {}th), batch 32\n", n,
-             docs.size() / n);
+  fmt::print("\n== Embedder alone: use-lite, {} definitions (every {}th), batch 32{}\n", n,
+             docs.size() / n, Load());
   fmt::print("corpus texts over the model's 128 tokens (truncated): {} of {}\n", over, docs.size());
   const std::vector<std::size_t> threads = ParseSizeList(args.embed_threads, "--embed-threads");
   std::map<std::size_t, std::shared_ptr<Embedder>> models;
@@ -411,8 +420,8 @@ void ImportSection(const Args& args, const std::vector<Document>& docs) {
   Check(store->Close(), "Close");
   const double close_s = Seconds(close_start);
   const double total_s = Seconds(start);
-  fmt::print("\n== Import: {} text-only records, batches of {}, use-lite on {} threads\n",
-             docs.size(), args.batch, args.threads);
+  fmt::print("\n== Import: {} text-only records, batches of {}, use-lite on {} threads{}\n",
+             docs.size(), args.batch, args.threads, Load());
   fmt::print(
       "upserts {:.1f} s + close (checkpoint) {:.1f} s = {:.1f} s: {:.0f} records/s end to end\n",
       upsert_s, close_s, total_s, docs.size() / total_s);
@@ -490,7 +499,32 @@ std::vector<Key> Fuse(const std::vector<Candidate>& vec, const std::vector<Candi
   return keys;
 }
 
-void QuerySection(const Args& args, const std::vector<std::string>& query_files) {
+struct QuerySet {
+  std::string name;
+  std::vector<Query> queries;
+};
+
+/// Prints, for one query, the relevant definition and the top 3 of vector and BM25 search.
+void Show(Collection& collection, const Query& q, const std::string& or_query) {
+  fmt::print("  query: {}\n", q.text);
+  auto relevant = collection.Get({q.relevant[0]});
+  if (relevant.ok() && (*relevant)[0]) fmt::print("    relevant: {}\n", (*relevant)[0]->text);
+  for (const TextSearchMode mode : {TextSearchMode::kVector, TextSearchMode::kFullText}) {
+    TextSearchOptions o;
+    o.mode = mode;
+    o.search.k = 3;
+    auto found = collection.SearchText({mode == TextSearchMode::kVector ? q.text : or_query}, o);
+    if (!found.ok()) continue;
+    for (const Match& m : (*found)[0]) {
+      fmt::print(
+          "    {} {}{}: {}\n", mode == TextSearchMode::kVector ? "vector  " : "fulltext",
+          std::find(q.relevant.begin(), q.relevant.end(), m.key) != q.relevant.end() ? "*" : " ",
+          m.id, m.text);
+    }
+  }
+}
+
+void QuerySection(const Args& args, const std::vector<QuerySet>& sets) {
   auto model = LoadModel(args.model_dir, args.threads, /*truncate=*/true);
   auto store = Check(Store::Open(args.store, OptionsWith(model)), "Store::Open " + args.store);
   auto collection = Check(store->GetCollection(kCollection), "collection");
@@ -505,12 +539,13 @@ void QuerySection(const Args& args, const std::vector<std::string>& query_files)
   bool fulltext_supported = true;
   std::string not_supported;
 
-  for (const std::string& file : query_files) {
-    const std::vector<Query> queries = ReadQueries(file, args.limit_queries);
+  for (const QuerySet& set : sets) {
+    const std::vector<Query>& queries = set.queries;
+    const std::string& file = set.name;
     fmt::print(
         "\n== Queries: {} ({} queries) against {} documents, k={}, one SearchText call "
-        "per query, ONNX Runtime on {} threads\n",
-        file, queries.size(), count, k, args.threads);
+        "per query, ONNX Runtime on {} threads{}\n",
+        file, queries.size(), count, k, args.threads, Load());
     std::map<std::string, ModeResult> results;
     auto base_options = [&](std::size_t kk) {
       TextSearchOptions o;
@@ -558,6 +593,9 @@ void QuerySection(const Args& args, const std::vector<std::string>& query_files)
       call(queries[i].text, o, ignored, nullptr);
       o.mode = TextSearchMode::kFullText;
       call(FtsQuery(queries[i].text, args.stopwords, " OR "), o, ignored, nullptr);
+    }
+    for (std::size_t i = 0; i < std::min(args.show, queries.size()); ++i) {
+      Show(*collection, queries[i], FtsQuery(queries[i].text, args.stopwords, " OR "));
     }
     const auto start = Clock::now();
     for (std::size_t qi = 0; qi < queries.size(); ++qi) {
@@ -691,8 +729,8 @@ int ProbeOpen(const Args& args) {
 }
 
 void OpenSection(const Args& args) {
-  fmt::print("\n== Open and load: {} fresh processes (median), store {}\n", args.open_runs,
-             args.store);
+  fmt::print("\n== Open and load: {} fresh processes (median), store {}{}\n", args.open_runs,
+             args.store, Load());
   std::map<std::string, std::vector<double>> values;
   long peak = 0;
   for (std::size_t run = 0; run < args.open_runs; ++run) {
@@ -756,7 +794,8 @@ int Main(Args args) {
              UtcTimestamp(), CpuModel(), std::thread::hardware_concurrency(), load.one, load.five,
              load.fifteen);
   std::vector<Document> docs;
-  if (sections.count("embed") || sections.count("import")) {
+  if (sections.count("embed") || sections.count("import") ||
+      (sections.count("query") && args.self_check > 0)) {
     const auto start = Clock::now();
     docs = ReadCorpus(args.corpus);
     fmt::print("corpus: {} documents from {} ({:.1f} s to read)\n", docs.size(), args.corpus,
@@ -764,9 +803,25 @@ int Main(Args args) {
   }
   if (sections.count("embed")) EmbedSection(args, docs);
   if (sections.count("import") && !args.reuse_store) ImportSection(args, docs);
-  docs.clear();
-  docs.shrink_to_fit();
-  if (sections.count("query")) QuerySection(args, SplitList(args.queries));
+  if (sections.count("query")) {
+    std::vector<QuerySet> sets;
+    if (args.self_check > 0 && !docs.empty()) {
+      // A check of the pipeline, not a result: a definition must find itself.
+      QuerySet self{"self-check: definitions as their own queries", {}};
+      const std::size_t n = std::min(args.self_check, docs.size());
+      for (std::size_t i = 0; i < n; ++i) {
+        const Document& d = docs[i * docs.size() / n + docs.size() / n / 2];
+        self.queries.push_back({d.text, {KeyForStringId(d.id)}});
+      }
+      sets.push_back(std::move(self));
+    }
+    docs.clear();
+    docs.shrink_to_fit();
+    for (const std::string& file : SplitList(args.queries)) {
+      sets.push_back({file, ReadQueries(file, args.limit_queries)});
+    }
+    QuerySection(args, sets);
+  }
   if (sections.count("open")) OpenSection(args);
   if (!args.keep_store && !args.reuse_store) std::filesystem::remove_all(args.store);
   return 0;
@@ -821,6 +876,10 @@ int main(int argc, char** argv) {
         args.stopwords = v == "on";
       } else if (flag == "--sections") {
         args.sections = value(i);
+      } else if (flag == "--self-check") {
+        args.self_check = std::stoul(value(i));
+      } else if (flag == "--show") {
+        args.show = std::stoul(value(i));
       } else if (flag == "--open-runs") {
         args.open_runs = std::stoul(value(i));
       } else if (flag == "--model-dir") {
