@@ -12,6 +12,14 @@ sentences: "which definition is this sentence an example of?". Every synset
   metadata  {"pos": "verb", "lemma": "sedate"} (the synset's first word form,
             underscores as spaces, adjective markers such as "(a)" removed)
 
+With --documents entry, a document is instead the synset as a dictionary
+entry: its word forms, then its definition ("sedate, calm, tranquilize,
+tranquillize, tranquillise: cause to be calm or quiet as by administering a
+sedative to"), written to data/wordnet-entry. Definitions alone rarely contain
+the word they define (about 1 in 9 of the sampled queries' definitions do), so
+only entries let the word in an example sentence match its document
+lexically. Queries and ids are the same in both variants.
+
 Queries are the quoted example sentences of the glosses ("The patient must be
 sedated before the operation"); each is relevant to exactly its own synset's
 definition. Two refinements keep that judgement true: an example sentence that
@@ -37,7 +45,7 @@ by their synset id and text):
   data/wordnet/meta.json             counts and parameters
 
   /usr/bin/python3 bench/prepare_wordnet.py [--wordnet /usr/share/wordnet]
-      [--out data/wordnet] [--queries 5000] [--seed 20261202]
+      [--documents definition|entry] [--out data/wordnet] [--queries 5000] [--seed 20261202]
 
 Needs Debian's wordnet-base package (scripts/setup.sh installs it).
 """
@@ -69,7 +77,10 @@ def parse_args():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--wordnet", default="/usr/share/wordnet",
                    help="directory of WordNet 3.0's data.* and *.exc files (wordnet-base)")
-    p.add_argument("--out", default=os.path.join(REPO_ROOT, "data", "wordnet"))
+    p.add_argument("--documents", choices=("definition", "entry"), default="definition",
+                   help="document text: the definition, or 'word, synonyms: definition'")
+    p.add_argument("--out", default=None,
+                   help="output directory (default data/wordnet, data/wordnet-entry for entries)")
     p.add_argument("--queries", type=int, default=5000,
                    help="queries sampled from the eligible example sentences (0 = all)")
     p.add_argument("--seed", type=int, default=20261202)
@@ -181,6 +192,9 @@ def write_jsonl(path, rows):
 
 def main():
     args = parse_args()
+    if args.out is None:
+        args.out = os.path.join(REPO_ROOT, "data",
+                                "wordnet" if args.documents == "definition" else "wordnet-entry")
     if not os.path.exists(os.path.join(args.wordnet, "data.noun")):
         sys.exit(f"error: no WordNet data in {args.wordnet} (apt-get install wordnet-base)")
     exceptions = read_exceptions(args.wordnet)
@@ -199,10 +213,15 @@ def main():
     docs.sort()
     by_id = {d[0]: d for d in docs}
 
-    # Identical definitions are the same document as far as retrieval can tell.
+    def text(doc):
+        if args.documents == "entry":
+            return ", ".join(dict.fromkeys(doc[3])) + ": " + doc[1]
+        return doc[1]
+
+    # Identical documents are the same document as far as retrieval can tell.
     ids_of_text = collections.defaultdict(list)
-    for doc_id, definition, _, _ in docs:
-        ids_of_text[definition].append(doc_id)
+    for doc in docs:
+        ids_of_text[text(doc)].append(doc[0])
     # An example sentence used by several synsets has no single right answer.
     synsets_of_example = collections.defaultdict(set)
     for doc_id, sentence in examples:
@@ -231,7 +250,7 @@ def main():
     queries, masked_queries = [], []
     shared_definition = sampled_with_lemma = definition_has_lemma = 0
     for doc_id, sentence, masked, had_lemma in sample:
-        relevant = sorted(ids_of_text[by_id[doc_id][1]])
+        relevant = sorted(ids_of_text[text(by_id[doc_id])])
         relevant.remove(doc_id)
         relevant = [doc_id] + relevant  # its own synset first
         shared_definition += len(relevant) > 1
@@ -242,7 +261,7 @@ def main():
 
     os.makedirs(args.out, exist_ok=True)
     write_jsonl(os.path.join(args.out, "corpus.jsonl"),
-                ({"id": d[0], "text": d[1], "metadata": {"pos": d[2], "lemma": d[3][0]}}
+                ({"id": d[0], "text": text(d), "metadata": {"pos": d[2], "lemma": d[3][0]}}
                  for d in docs))
     write_jsonl(os.path.join(args.out, "queries.jsonl"), queries)
     write_jsonl(os.path.join(args.out, "queries_masked.jsonl"), masked_queries)
@@ -250,10 +269,11 @@ def main():
     per_pos = collections.Counter(d[2] for d in docs)
     meta = {
         "source": "WordNet 3.0 (" + args.wordnet + ")",
+        "documents_are": args.documents,
         "documents": len(docs),
         "documents_per_pos": dict(sorted(per_pos.items())),
         "synsets_without_definition": no_definition,
-        "distinct_definitions": len(ids_of_text),
+        "distinct_documents": len(ids_of_text),
         "example_sentences": len(examples),
         "examples_ambiguous_dropped": ambiguous,
         "examples_nothing_left_after_masking_dropped": no_word_left,
