@@ -10,6 +10,7 @@
 
 #include "cli/command.h"
 #include "cli/progress.h"
+#include "quiver/embedders.h"
 
 namespace quiver::cli {
 namespace {
@@ -25,9 +26,49 @@ struct RebuildFlags {
   std::optional<std::uint32_t> connectivity;
   std::optional<std::uint32_t> expansion_add;
   std::optional<std::uint32_t> expansion_search;
+  std::string embedder;  // re-embed with this model
+  bool drop_records_without_text = false;
 };
 
+/// `rebuild --embedder`: Store::Reembed with progress in texts/s.
+int RunReembed(const RebuildFlags& flags, const GlobalOptions& global) {
+  if (flags.scalar || flags.connectivity || flags.expansion_add || flags.expansion_search) {
+    return ReportError(Status::InvalidArgument(
+        "--embedder re-embeds with the index parameters kept; change them with a second "
+        "rebuild"));
+  }
+  Result<std::shared_ptr<Embedder>> model = embed::ResolveEmbedder(flags.embedder);
+  if (!model.ok()) return ReportError(model.status().WithContext("--embedder"));
+  Result<std::unique_ptr<Store>> store = OpenStore(flags.data_dir, OpenMode::kReadWrite, global);
+  if (!store.ok()) return ReportError(store.status());
+  Result<std::shared_ptr<Collection>> collection = (*store)->GetCollection(flags.collection);
+  if (!collection.ok()) return ReportError(collection.status());
+  const CollectionConfig before = (*collection)->config();
+  Result<std::uint64_t> count = (*collection)->Count();
+  if (!count.ok()) return ReportError(count.status());
+  collection->reset();
+  ReembedOptions options;
+  options.embedder = *model;
+  options.drop_records_without_text = flags.drop_records_without_text;
+  Progress progress("re-embed " + flags.collection, std::max<std::uint64_t>(1, *count));
+  options.progress = [&](std::uint64_t done, std::uint64_t) { progress.Update(done, done); };
+  Result<ReembedReport> report = (*store)->Reembed(flags.collection, options);
+  progress.Finish();
+  if (!report.ok()) return ReportError(report.status());
+  fmt::print("re-embedded {} of {} in {:.2f} s ({:.0f} texts/s)\n  before: {}\n  after:  {}\n",
+             Plural(report->records, "record"), flags.collection, report->seconds,
+             report->seconds > 0 ? static_cast<double>(report->records) / report->seconds : 0.0,
+             before.ToString(), report->config.ToString());
+  if (report->dropped_without_text > 0) {
+    fmt::print("{} without text left out (--drop-records-without-text)\n",
+               Plural(report->dropped_without_text, "record"));
+  }
+  Status closed = CloseStore(**store);
+  return closed.ok() ? kExitOk : ReportError(closed);
+}
+
 int RunRebuild(const RebuildFlags& flags, const GlobalOptions& global) {
+  if (!flags.embedder.empty()) return RunReembed(flags, global);
   RebuildOptions options;
   if (flags.scalar) {
     Result<ScalarKind> scalar = ParseScalarKind(*flags.scalar);
@@ -105,8 +146,12 @@ Command AddRebuildCommand(CLI::App& app, const GlobalOptions& global) {
       app, "rebuild", "Rebuild a collection's index from SQLite, optionally with new parameters.",
       "Builds a new HNSW index from the embeddings stored in SQLite, writes its checkpoint and\n"
       "swaps it in atomically; the old index serves searches until the swap (in `quiver serve`\n"
-      "too). Needs memory for both indexes. Dimensions and metric never change.\n"
-      "Example: quiver rebuild --data ./store --collection docs --scalar f16 --connectivity 32");
+      "too). Needs memory for both indexes. Dimensions and metric never change, except with\n"
+      "--embedder, which re-embeds every record's text with a new model (searches use the old\n"
+      "model until the swap; a crash before it leaves the old one in charge).\n"
+      "Example: quiver rebuild --data ./store --collection docs --scalar f16 --connectivity 32\n"
+      "         quiver rebuild --data ./store --collection docs --embedder "
+      "openai:nomic-embed-text");
   auto flags = std::make_shared<RebuildFlags>();
   AddDataOption(command, &flags->data_dir);
   AddCollectionOption(command, &flags->collection)->required();
@@ -115,6 +160,13 @@ Command AddRebuildCommand(CLI::App& app, const GlobalOptions& global) {
   command->add_option("--expansion-add", flags->expansion_add, "HNSW ef_construction, 1..4096");
   command->add_option("--expansion-search", flags->expansion_search,
                       "Default HNSW ef of searches, 1..4096");
+  command->add_option("--embedder", flags->embedder,
+                      "Re-embed every record's text with this model (use-lite, onnx:DIR, "
+                      "openai:MODEL) into new embeddings and a new index, swapped in at the end; "
+                      "the dimensions may change");
+  command->add_flag("--drop-records-without-text", flags->drop_records_without_text,
+                    "With --embedder: leave out (delete) records that have no text, instead of "
+                    "refusing");
   return {command, [flags, &global] { return RunRebuild(*flags, global); }};
 }
 

@@ -1,7 +1,13 @@
 // Copyright (c) Quiver authors.
 //
 // `quiver search`: nearest neighbours of query vectors from a file or the
-// command line, printed as tables or as JSON lines.
+// command line, or a text search (--text: by the collection's embedding
+// model, by BM25 over the record texts, or both fused), printed as tables or
+// as JSON lines.
+//
+// Text modes that embed the query (vector, hybrid) need the collection's
+// embedder, which the store resolves through StoreOptions::embedder_resolver
+// (set where OpenStore builds the options); full-text search needs none.
 
 #include <fmt/format.h>
 
@@ -45,6 +51,13 @@ struct SearchFlags {
   std::size_t rerank_oversample = SearchOptions{}.rerank_oversample;
   std::string strategy = "auto";
   bool explain = false;
+  // Text search: each --text is one query.
+  std::vector<std::string> texts;
+  std::string mode = "vector";  // vector, fulltext or hybrid
+  std::string fusion = "rrf";   // rrf or weighted
+  std::size_t rrf_k = TextSearchOptions{}.rrf_k;
+  float vector_weight = TextSearchOptions{}.vector_weight;
+  std::size_t candidates = 0;  // 0 = max(4k, 50)
 
   bool Includes(std::string_view field) const {
     return std::find(include.begin(), include.end(), field) != include.end();
@@ -167,11 +180,15 @@ void PrintMatchesTable(std::uint64_t query, const std::vector<Match>& matches) {
   PrintTable({"RANK", "KEY", "DISTANCE", "TEXT"}, rows);
 }
 
+// One JSON line per query. `scored` (full-text and hybrid searches) adds
+// "score"; a distance the search did not compute (NaN) is null.
 void PrintMatchesJson(std::uint64_t query, const std::vector<Match>& matches,
-                      const SearchFlags& flags) {
+                      const SearchFlags& flags, bool scored = false) {
   Json results = Json::array();
   for (const Match& match : matches) {
-    Json result = {{"key", match.key}, {"distance", match.distance}};
+    Json result = {{"key", match.key}};
+    if (scored) result["score"] = match.score;
+    result["distance"] = std::isnan(match.distance) ? Json(nullptr) : Json(match.distance);
     if (flags.Includes("id")) result["id"] = match.id.empty() ? Json(nullptr) : Json(match.id);
     if (flags.Includes("text")) result["text"] = match.text;
     if (flags.Includes("metadata")) result["metadata"] = MetadataToJson(match.metadata);
@@ -199,10 +216,106 @@ SearchOptions ToSearchOptions(const SearchFlags& flags) {
   return options;
 }
 
-int RunSearch(const SearchFlags& flags, const GlobalOptions& global) {
-  if (flags.file.empty() == flags.vector.empty()) {
-    return ReportError(Status::InvalidArgument("give either a QUERYFILE or --vector"));
+TextSearchOptions ToTextSearchOptions(const SearchFlags& flags) {
+  TextSearchOptions options;
+  options.search = ToSearchOptions(flags);
+  options.mode = flags.mode == "fulltext" ? TextSearchMode::kFullText
+                 : flags.mode == "hybrid" ? TextSearchMode::kHybrid
+                                          : TextSearchMode::kVector;
+  options.fusion =
+      flags.fusion == "weighted" ? FusionMethod::kWeighted : FusionMethod::kReciprocalRank;
+  options.rrf_k = flags.rrf_k;
+  options.vector_weight = flags.vector_weight;
+  options.candidates = flags.candidates;
+  return options;
+}
+
+// A number of the table, or "-" for NaN (no vector distance).
+std::string TableNumber(float value) {
+  return std::isnan(value) ? std::string("-") : fmt::format("{:.6g}", value);
+}
+
+// Full-text and hybrid results: the score (higher is better) first.
+void PrintScoredMatchesTable(std::uint64_t query, const std::vector<Match>& matches,
+                             bool with_distance) {
+  std::vector<std::vector<std::string>> rows;
+  for (std::size_t rank = 0; rank < matches.size(); ++rank) {
+    const Match& match = matches[rank];
+    std::vector<std::string> row = {std::to_string(rank + 1), std::to_string(match.key),
+                                    fmt::format("{:.6g}", match.score)};
+    if (with_distance) row.push_back(TableNumber(match.distance));
+    row.push_back(TruncateForTable(match.text, kTableTextChars));
+    rows.push_back(std::move(row));
   }
+  fmt::print("{}query {}\n", query == 0 ? "" : "\n", query);
+  if (with_distance) {
+    PrintTable({"RANK", "KEY", "SCORE", "DISTANCE", "TEXT"}, rows);
+  } else {
+    PrintTable({"RANK", "KEY", "SCORE", "TEXT"}, rows);
+  }
+}
+
+// `quiver search --text`: one SearchText call for every --text.
+int RunTextSearch(const SearchFlags& flags, const GlobalOptions& global) {
+  Result<OpenedCollection> opened =
+      OpenExistingCollection(flags.data_dir, flags.collection, OpenMode::kReadOnly, global);
+  if (!opened.ok()) return ReportError(opened.status());
+  Collection& collection = *opened->collection;
+  const TextSearchOptions options = ToTextSearchOptions(flags);
+  const bool scored = options.mode != TextSearchMode::kVector;
+  if (flags.explain) {
+    // The vector side's plan; BM25 has none to choose.
+    if (options.mode == TextSearchMode::kFullText) {
+      fmt::print(stderr, "plan: fulltext: BM25 over the SQLite FTS5 index, filter in SQL\n");
+    } else {
+      SearchOptions vector_side = options.search;
+      if (options.mode == TextSearchMode::kHybrid) {
+        vector_side.k = options.candidates != 0
+                            ? options.candidates
+                            : std::min(kMaxSearchK, std::max<std::size_t>(4 * vector_side.k, 50));
+      }
+      Result<SearchPlan> plan = collection.Explain(vector_side);
+      if (!plan.ok()) return ReportError(plan.status());
+      fmt::print(stderr, "plan: {}{}\n",
+                 options.mode == TextSearchMode::kHybrid ? "vector side: " : "", plan->ToString());
+    }
+  }
+  const auto start = std::chrono::steady_clock::now();
+  Result<std::vector<std::vector<Match>>> results = collection.SearchText(flags.texts, options);
+  const std::chrono::duration<double> search_time = std::chrono::steady_clock::now() - start;
+  if (!results.ok()) {
+    Status status = results.status();
+    if (status.code() == StatusCode::kFailedPrecondition &&
+        options.mode != TextSearchMode::kFullText &&
+        status.message().find("embed") != std::string::npos) {
+      status = Status::FailedPrecondition(status.message() +
+                                          " (--mode fulltext searches the texts without a model)");
+    }
+    return ReportError(status.WithContext("--text"));
+  }
+  for (std::size_t i = 0; i < results->size(); ++i) {
+    if (flags.json) {
+      PrintMatchesJson(i, (*results)[i], flags, scored);
+    } else if (scored) {
+      PrintScoredMatchesTable(i, (*results)[i], options.mode == TextSearchMode::kHybrid);
+    } else {
+      PrintMatchesTable(i, (*results)[i]);
+    }
+  }
+  const double seconds = search_time.count();
+  fmt::print(stderr, "{} queries in {:.3f} s: {:.1f} queries/s (k={}, mode={}{})\n",
+             results->size(), seconds,
+             seconds > 0 ? static_cast<double>(results->size()) / seconds : 0.0, options.search.k,
+             flags.mode, options.mode == TextSearchMode::kHybrid ? ", fusion=" + flags.fusion : "");
+  return kExitOk;
+}
+
+int RunSearch(const SearchFlags& flags, const GlobalOptions& global) {
+  const int sources = !flags.file.empty() + !flags.vector.empty() + !flags.texts.empty();
+  if (sources != 1) {
+    return ReportError(Status::InvalidArgument("give one of a QUERYFILE, --vector or --text"));
+  }
+  if (!flags.texts.empty()) return RunTextSearch(flags, global);
   Result<OpenedCollection> opened =
       OpenExistingCollection(flags.data_dir, flags.collection, OpenMode::kReadOnly, global);
   if (!opened.ok()) return ReportError(opened.status());
@@ -258,12 +371,19 @@ int RunSearch(const SearchFlags& flags, const GlobalOptions& global) {
 
 Command AddSearchCommand(CLI::App& app, const GlobalOptions& global) {
   CLI::App* command = AddSubcommand(
-      app, "search", "Find the k nearest records of query vectors (distance: LOWER IS CLOSER).",
-      "Queries come from QUERYFILE (the formats of import; JSONL uses \"embedding\") or from\n"
-      "--vector. Distances are in the collection's metric, closest first: l2sq = squared\n"
-      "Euclidean, cos = 1 - cosine similarity, ip = 1 - dot product.\n"
-      "Output: a table per query (rank, key, distance, text), or with --json one object per\n"
-      "query and line: {\"query\": i, \"matches\": [{\"key\": .., \"distance\": ..}, ...]}.\n"
+      app, "search",
+      "Find the k nearest records of query vectors (distance: LOWER IS CLOSER), or search by "
+      "text.",
+      "Queries come from QUERYFILE (the formats of import; JSONL uses \"embedding\"), from\n"
+      "--vector, or from --text. Distances are in the collection's metric, closest first:\n"
+      "l2sq = squared Euclidean, cos = 1 - cosine similarity, ip = 1 - dot product.\n"
+      "--text --mode fulltext ranks the record texts by BM25 (SQLite FTS5; the score is\n"
+      "HIGHER IS BETTER); --mode hybrid fuses that ranking with the vector search of the\n"
+      "embedded text (score: fused, higher is better; distance: the vector side's, - when\n"
+      "only BM25 found the record). See docs/text.md.\n"
+      "Output: a table per query (rank, key, distance or score, text), or with --json one\n"
+      "object per query and line: {\"query\": i, \"matches\": [{\"key\": .., \"distance\": ..},\n"
+      "...]} (text searches add \"score\"; a distance not computed is null).\n"
       "The throughput line goes to standard error, so standard output stays parseable.\n"
       "Opens the store read-only, so it works beside a running `quiver serve`.");
   auto flags = std::make_shared<SearchFlags>();
@@ -271,11 +391,53 @@ Command AddSearchCommand(CLI::App& app, const GlobalOptions& global) {
   AddCollectionOption(command, &flags->collection)->required();
   CLI::Option* file =
       command->add_option("QUERYFILE", flags->file, "File of query vectors")->type_name("PATH");
+  CLI::Option* vector =
+      command
+          ->add_option("--vector", flags->vector,
+                       "One query, comma-separated: \"0.1,0.2,...\" (as many values as the "
+                       "collection's dimensions)")
+          ->excludes(file);
+  CLI::Option* text =
+      command
+          ->add_option("--text", flags->texts,
+                       "A query text (repeat for several queries); --mode says how it is "
+                       "searched. Full-text queries use SQLite FTS5's syntax: words are ANDed, "
+                       "\"a phrase\", OR, NOT, prefix*")
+          ->type_name("TEXT")
+          ->excludes(file)
+          ->excludes(vector);
   command
-      ->add_option("--vector", flags->vector,
-                   "One query, comma-separated: \"0.1,0.2,...\" (as many values as the "
-                   "collection's dimensions)")
-      ->excludes(file);
+      ->add_option("--mode", flags->mode,
+                   "With --text: vector (embed it with the collection's model), fulltext "
+                   "(BM25 over the record texts; no model needed) or hybrid (both, fused)")
+      ->check(CLI::IsMember({"vector", "fulltext", "hybrid"}))
+      ->capture_default_str()
+      ->needs(text);
+  command
+      ->add_option("--fusion", flags->fusion,
+                   "With --mode hybrid: rrf (reciprocal rank fusion, 1/(rrf_k + rank) summed) "
+                   "or weighted (vector_weight x normalized vector score + the rest x "
+                   "normalized BM25)")
+      ->check(CLI::IsMember({"rrf", "weighted"}))
+      ->capture_default_str()
+      ->needs(text);
+  command->add_option("--rrf-k", flags->rrf_k, "RRF's constant k (60 in the paper)")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{10000}))
+      ->capture_default_str()
+      ->needs(text);
+  command
+      ->add_option("--vector-weight", flags->vector_weight,
+                   "Weight of the vector side in --fusion weighted, 0 to 1")
+      ->check(CLI::Range(0.0f, 1.0f))
+      ->capture_default_str()
+      ->needs(text);
+  command
+      ->add_option("--candidates", flags->candidates,
+                   "With --mode hybrid: candidates taken from each side before fusion (0 = "
+                   "max(4k, 50))")
+      ->check(CLI::Range(std::size_t{0}, kMaxSearchK))
+      ->capture_default_str()
+      ->needs(text);
   AddFormatOption(command, &flags->format);
   command->add_option("-k,--k", flags->k, "Matches per query")
       ->check(CLI::Range(std::size_t{1}, kMaxSearchK))

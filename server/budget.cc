@@ -3,7 +3,11 @@
 #include "server/budget.h"
 
 #include <algorithm>
+#include <charconv>
 #include <chrono>
+#include <functional>
+#include <string>
+#include <string_view>
 
 #include <fmt/format.h>
 
@@ -28,26 +32,26 @@ std::size_t MatchBytes(const Match& match) {
 
 }  // namespace
 
-Result<std::vector<std::vector<Match>>> SearchWithinBudget(Service& service, Collection& collection,
-                                                           const float* queries,
-                                                           std::size_t num_queries,
-                                                           const SearchOptions& options) {
+namespace {
+
+/// Runs `search(first, count)` over `num_queries` queries in chunks, within
+/// the request's budget (see budget.h). `per_query` is the work units of one
+/// query and `unit` says how they were counted, for the refusal message.
+Result<std::vector<std::vector<Match>>> SearchInChunks(
+    Service& service, std::size_t num_queries, std::size_t per_query, std::string_view unit,
+    const std::function<Result<std::vector<std::vector<Match>>>(std::size_t, std::size_t)>&
+        search) {
   const ServerOptions& limits = service.options();
-  const std::size_t expansion = options.expansion_search != 0
-                                    ? options.expansion_search
-                                    : collection.config().expansion_search;
-  const std::size_t per_query = std::max<std::size_t>({options.k, expansion, 1});
+  per_query = std::max<std::size_t>(per_query, 1);
   if (num_queries > limits.max_search_work / per_query) {
     service.metrics().CountBudgetHit(BudgetLimit::kSearchWork);
     return Status::InvalidArgument(fmt::format(
-        "{} queries x max(k, expansion_search)={} is {} units of search work, over the limit of "
-        "{} per request (--max-search-work); send fewer queries per request or a lower "
-        "expansion_search",
-        num_queries, per_query, num_queries * per_query, limits.max_search_work));
+        "{} queries x {}={} is {} units of search work, over the limit of {} per request "
+        "(--max-search-work); send fewer queries per request or a lower expansion_search",
+        num_queries, unit, per_query, num_queries * per_query, limits.max_search_work));
   }
 
   Connection* connection = CurrentConnection();
-  const std::size_t dimensions = collection.config().dimensions;
   const std::size_t max_chunk = std::max<std::size_t>(1, kChunkWork / per_query);
   std::vector<std::vector<Match>> results;
   results.reserve(num_queries);
@@ -63,8 +67,7 @@ Result<std::vector<std::vector<Match>>> SearchWithinBudget(Service& service, Col
           limits.max_response_bytes > bytes ? limits.max_response_bytes - bytes : 0;
       count = std::clamp<std::size_t>(room / per_query_bytes, 1, count);
     }
-    QS_ASSIGN_OR_RETURN(std::vector<std::vector<Match>> part,
-                        collection.Search(queries + done * dimensions, count, options));
+    QS_ASSIGN_OR_RETURN(std::vector<std::vector<Match>> part, search(done, count));
     for (std::vector<Match>& matches : part) {
       for (const Match& match : matches) bytes += MatchBytes(match);
       results.push_back(std::move(matches));
@@ -94,6 +97,75 @@ Result<std::vector<std::vector<Match>>> SearchWithinBudget(Service& service, Col
     chunk = std::min(chunk * 2, max_chunk);
   }
   return results;
+}
+
+/// `status` with the library's "queries[i]" (i within a chunk starting at
+/// `first`) or "queries" renamed to the request's field.
+Result<std::vector<std::vector<Match>>> NameTextField(const Status& status, std::size_t first,
+                                                      std::string_view field) {
+  const std::string& message = status.message();
+  constexpr std::string_view kIndexed = "queries[";
+  if (message.starts_with(kIndexed)) {
+    std::size_t index = 0;
+    const char* begin = message.data() + kIndexed.size();
+    const auto [end, error] = std::from_chars(begin, message.data() + message.size(), index);
+    if (error == std::errc() && end < message.data() + message.size() && *end == ']') {
+      const std::string rest(end + 1);
+      return Status(status.code(), field == "text"
+                                       ? std::string(field) + rest
+                                       : fmt::format("{}[{}]{}", field, first + index, rest));
+    }
+  }
+  if (message.starts_with("queries")) {
+    return Status(status.code(), std::string(field) + message.substr(7));
+  }
+  return status;
+}
+
+std::size_t ExpansionOf(const Collection& collection, const SearchOptions& options) {
+  return options.expansion_search != 0 ? options.expansion_search
+                                       : collection.config().expansion_search;
+}
+
+}  // namespace
+
+Result<std::vector<std::vector<Match>>> SearchWithinBudget(Service& service, Collection& collection,
+                                                           const float* queries,
+                                                           std::size_t num_queries,
+                                                           const SearchOptions& options) {
+  const std::size_t per_query = std::max(options.k, ExpansionOf(collection, options));
+  const std::size_t dimensions = collection.config().dimensions;
+  return SearchInChunks(service, num_queries, per_query, "max(k, expansion_search)",
+                        [&](std::size_t first, std::size_t count) {
+                          return collection.Search(queries + first * dimensions, count, options);
+                        });
+}
+
+Result<std::vector<std::vector<Match>>> SearchTextWithinBudget(
+    Service& service, Collection& collection, const std::vector<std::string>& texts,
+    const TextSearchOptions& options, std::string_view field) {
+  std::size_t per_query = options.search.k;
+  std::string_view unit = "k";
+  if (options.mode == TextSearchMode::kVector) {
+    per_query = std::max(options.search.k, ExpansionOf(collection, options.search));
+    unit = "max(k, expansion_search)";
+  } else if (options.mode == TextSearchMode::kHybrid) {
+    const std::size_t candidates =
+        options.candidates != 0
+            ? options.candidates
+            : std::min(kMaxSearchK, std::max<std::size_t>(4 * options.search.k, 50));
+    per_query = std::max(candidates, ExpansionOf(collection, options.search));
+    unit = "max(candidates, expansion_search)";
+  }
+  std::vector<std::string> chunk;
+  return SearchInChunks(service, texts.size(), per_query, unit,
+                        [&](std::size_t first, std::size_t count) {
+                          chunk.assign(texts.begin() + static_cast<std::ptrdiff_t>(first),
+                                       texts.begin() + static_cast<std::ptrdiff_t>(first + count));
+                          auto found = collection.SearchText(chunk, options);
+                          if (!found.ok()) return NameTextField(found.status(), first, field);
+                          return found;
+                        });
 }
 
 Status CheckRecordSizes(Service& service, const std::vector<Record>& records) {

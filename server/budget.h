@@ -30,6 +30,8 @@
 #define QUIVER_SERVER_BUDGET_H_
 
 #include <cstddef>
+#include <string>
+#include <string_view>
 #include <vector>
 
 #include "quiver/collection.h"
@@ -47,6 +49,17 @@ Result<std::vector<std::vector<Match>>> SearchWithinBudget(Service& service, Col
                                                            const float* queries,
                                                            std::size_t num_queries,
                                                            const SearchOptions& options);
+
+/// Collection::SearchText within the request's budget, in chunks of texts
+/// like SearchWithinBudget. Work per query: k for full-text search,
+/// max(k, expansion_search) for vector search, max(candidates,
+/// expansion_search) for hybrid search. Errors: those of SearchText, the
+/// library's "queries[i]" renamed to the request's field: "texts[i]" (i
+/// counted over the whole request) or, for `field` "text", "text"; and the
+/// budget's.
+Result<std::vector<std::vector<Match>>> SearchTextWithinBudget(
+    Service& service, Collection& collection, const std::vector<std::string>& texts,
+    const TextSearchOptions& options, std::string_view field);
 
 /// InvalidArgument naming the first record (by position, as `records[i]`)
 /// whose text is over max_text_bytes or whose metadata is over

@@ -454,12 +454,96 @@ Result<Reply> CountWhere(Service& service, const httplib::Request& request) {
   return Reply::Json({{"count", count}});
 }
 
+// The text-search fields of a query body: "mode", "fusion", "rrf_k",
+// "vector_weight", "candidates". Only text queries ("text", "texts") take
+// them (a vector query may say "mode": "vector"). Ranges are the library's
+// (TextSearchOptions), checked here so that the field is named as sent.
+Result<TextSearchOptions> ParseTextOptions(const JsonObject& root, bool by_text) {
+  TextSearchOptions options;
+  if (std::optional<JsonValue> mode = root.Optional("mode")) {
+    QS_ASSIGN_OR_RETURN(std::string_view name, mode->AsString());
+    if (name == "vector") {
+      options.mode = TextSearchMode::kVector;
+    } else if (name == "fulltext") {
+      options.mode = TextSearchMode::kFullText;
+    } else if (name == "hybrid") {
+      options.mode = TextSearchMode::kHybrid;
+    } else {
+      return Status::InvalidArgument(
+          fmt::format("mode: '{}' is not a mode; expected vector, fulltext or hybrid", name));
+    }
+    if (!by_text && options.mode != TextSearchMode::kVector) {
+      return Status::InvalidArgument(fmt::format(
+          "mode: '{}' searches by text; give 'text' or 'texts' instead of vectors", name));
+    }
+  }
+  for (std::string_view field : {"fusion", "rrf_k", "vector_weight", "candidates"}) {
+    if (!by_text && root.Optional(field)) {
+      return Status::InvalidArgument(
+          fmt::format("{}: applies to text queries in mode hybrid; give 'text' or 'texts'", field));
+    }
+  }
+  if (std::optional<JsonValue> fusion = root.Optional("fusion")) {
+    QS_ASSIGN_OR_RETURN(std::string_view name, fusion->AsString());
+    if (name == "rrf") {
+      options.fusion = FusionMethod::kReciprocalRank;
+    } else if (name == "weighted") {
+      options.fusion = FusionMethod::kWeighted;
+    } else {
+      return Status::InvalidArgument(
+          fmt::format("fusion: '{}' is not a fusion method; expected rrf or weighted", name));
+    }
+  }
+  if (std::optional<JsonValue> rrf_k = root.Optional("rrf_k")) {
+    QS_ASSIGN_OR_RETURN(options.rrf_k, rrf_k->AsUint(1, 10000));
+  }
+  if (std::optional<JsonValue> weight = root.Optional("vector_weight")) {
+    QS_ASSIGN_OR_RETURN(options.vector_weight, AsFiniteFloat(*weight));
+    if (options.vector_weight < 0.0f || options.vector_weight > 1.0f) {
+      return Status::InvalidArgument(fmt::format("{}: {}; expected a number from 0 to 1",
+                                                 weight->Name(), options.vector_weight));
+    }
+  }
+  if (std::optional<JsonValue> candidates = root.Optional("candidates")) {
+    QS_ASSIGN_OR_RETURN(options.candidates, candidates->AsUint(0, kMaxSearchK));
+  }
+  return options;
+}
+
+// The query texts: "text" (one) or "texts" (1 to kMaxQueriesPerRequest),
+// each a non-empty string.
+Result<std::vector<std::string>> ParseQueryTexts(const std::optional<JsonValue>& single,
+                                                 const std::optional<JsonValue>& many,
+                                                 std::size_t k) {
+  std::vector<std::string> texts;
+  auto add = [&texts](const JsonValue& value) -> Status {
+    QS_ASSIGN_OR_RETURN(std::string_view text, value.AsString());
+    if (text.empty()) {
+      return Status::InvalidArgument(value.Name() + ": is empty; expected the text to search for");
+    }
+    texts.emplace_back(text);
+    return Status::Ok();
+  };
+  if (single) {
+    QS_RETURN_IF_ERROR(add(*single));
+    return texts;
+  }
+  QS_ASSIGN_OR_RETURN(JsonArray array, many->AsArray());
+  QS_RETURN_IF_ERROR(array.CheckSize(1, kMaxQueriesPerRequest));
+  QS_RETURN_IF_ERROR(CheckSearchSize(array.size(), k));
+  texts.reserve(array.size());
+  QS_RETURN_IF_ERROR(
+      array.ForEach([&](std::size_t, const JsonValue& value) { return add(value); }));
+  return texts;
+}
+
 Result<Reply> Query(Service& service, const httplib::Request& request) {
   QS_ASSIGN_OR_RETURN(std::shared_ptr<Collection> collection, PathCollection(service, request));
   QS_ASSIGN_OR_RETURN(std::unique_ptr<JsonBody> body, JsonBody::Parse(request.body));
   QS_ASSIGN_OR_RETURN(JsonObject root, body->RootObject());
   QS_RETURN_IF_ERROR(
-      root.OnlyFields({"vector", "vectors", "k", "expansion_search", "include", "where",
+      root.OnlyFields({"vector", "vectors", "text", "texts", "mode", "fusion", "rrf_k",
+                       "vector_weight", "candidates", "k", "expansion_search", "include", "where",
                        "max_distance", "rerank", "rerank_oversample", "explain"}));
 
   SearchOptions options;
@@ -487,16 +571,28 @@ Result<Reply> Query(Service& service, const httplib::Request& request) {
                       ParseInclude(root, Include{.text = true, .metadata = true, .distance = true},
                                    {"text", "metadata", "embedding", "distance"}));
 
-  // One query ("vector") or many ("vectors"), exactly one of the two.
+  // Exactly one of: one query vector ("vector"), many ("vectors"), one
+  // query text ("text") or many ("texts").
   const std::size_t dimensions = collection->config().dimensions;
   std::optional<JsonValue> single = root.Optional("vector");
   std::optional<JsonValue> many = root.Optional("vectors");
-  if (single.has_value() == many.has_value()) {
-    return Status::InvalidArgument("give exactly one of 'vector' (one query) or 'vectors'");
+  std::optional<JsonValue> single_text = root.Optional("text");
+  std::optional<JsonValue> many_texts = root.Optional("texts");
+  if (single.has_value() + many.has_value() + single_text.has_value() + many_texts.has_value() !=
+      1) {
+    return Status::InvalidArgument(
+        "give exactly one of 'vector' (one query vector), 'vectors', 'text' (one query text) or "
+        "'texts'");
   }
+  const bool by_text = single_text.has_value() || many_texts.has_value();
+  QS_ASSIGN_OR_RETURN(TextSearchOptions text_options, ParseTextOptions(root, by_text));
   std::vector<float> queries;
+  std::vector<std::string> texts;
   std::size_t num_queries = 1;
-  if (single) {
+  if (by_text) {
+    QS_ASSIGN_OR_RETURN(texts, ParseQueryTexts(single_text, many_texts, options.k));
+    num_queries = texts.size();
+  } else if (single) {
     QS_RETURN_IF_ERROR(single->AppendFloats(dimensions, &queries));
   } else {
     QS_ASSIGN_OR_RETURN(JsonArray vectors, many->AsArray());
@@ -511,13 +607,32 @@ Result<Reply> Query(Service& service, const httplib::Request& request) {
   options.include_text = include.text;
   options.include_metadata = include.metadata;
   options.include_id = true;
-  std::optional<SearchPlan> plan;
-  if (explain) {
-    QS_ASSIGN_OR_RETURN(plan, collection->Explain(options));
+  text_options.search = options;
+  // Full-text and hybrid matches carry their score (higher is better).
+  const bool scored = by_text && text_options.mode != TextSearchMode::kVector;
+  std::optional<JsonOut> plan;
+  if (explain && by_text && text_options.mode == TextSearchMode::kFullText) {
+    plan = JsonOut{{"strategy", "fulltext"}};
+  } else if (explain) {
+    // A hybrid search's plan is its vector side's, `candidates` long.
+    SearchOptions planned = options;
+    if (by_text && text_options.mode == TextSearchMode::kHybrid) {
+      planned.k = text_options.candidates != 0
+                      ? text_options.candidates
+                      : std::min(kMaxSearchK, std::max<std::size_t>(4 * options.k, 50));
+    }
+    QS_ASSIGN_OR_RETURN(SearchPlan vector_plan, collection->Explain(planned));
+    plan = PlanJson(vector_plan);
   }
-  QS_ASSIGN_OR_RETURN(
-      std::vector<std::vector<Match>> results,
-      SearchWithinBudget(service, *collection, queries.data(), num_queries, options));
+  std::vector<std::vector<Match>> results;
+  if (by_text) {
+    QS_ASSIGN_OR_RETURN(results,
+                        SearchTextWithinBudget(service, *collection, texts, text_options,
+                                               single_text.has_value() ? "text" : "texts"));
+  } else {
+    QS_ASSIGN_OR_RETURN(
+        results, SearchWithinBudget(service, *collection, queries.data(), num_queries, options));
+  }
 
   // Embeddings are not part of a match: read them by key, each once.
   std::unordered_map<Key, std::vector<float>> embeddings;
@@ -539,7 +654,11 @@ Result<Reply> Query(Service& service, const httplib::Request& request) {
     JsonOut list = JsonOut::array();
     for (const Match& match : matches) {
       JsonOut item = {{"id", RecordIdJson(match.key, match.id)}, {"key", match.key}};
-      if (include.distance) item["distance"] = match.distance;
+      if (scored) item["score"] = match.score;
+      // NaN: a full-text match, or a hybrid one only BM25 found.
+      if (include.distance) {
+        item["distance"] = std::isnan(match.distance) ? JsonOut(nullptr) : JsonOut(match.distance);
+      }
       if (include.text) item["text"] = match.text;
       if (include.metadata) item["metadata"] = MetadataJson(match.metadata);
       // A record deleted between the search and the read has no embedding: null.
@@ -552,7 +671,7 @@ Result<Reply> Query(Service& service, const httplib::Request& request) {
     response_results.push_back(std::move(list));
   }
   JsonOut response = {{"results", std::move(response_results)}};
-  if (plan) response["plan"] = PlanJson(*plan);
+  if (plan) response["plan"] = std::move(*plan);
   return Reply::Json(std::move(response));
 }
 

@@ -11,11 +11,13 @@
 #ifndef QUIVER_STORE_H_
 #define QUIVER_STORE_H_
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "quiver/collection.h"
+#include "quiver/embedder.h"
 #include "quiver/options.h"
 #include "quiver/status.h"
 
@@ -26,6 +28,30 @@ struct CollectionInfo {
   std::int64_t id = 0;
   std::string name;
   CollectionConfig config;
+};
+
+/// Options of Store::Reembed.
+struct ReembedOptions {
+  /// The new embedding model; required. Its dimensions and metric may differ
+  /// from the collection's.
+  std::shared_ptr<Embedder> embedder;
+  /// Records without text cannot be re-embedded. false (default): Reembed
+  /// refuses (FailedPrecondition naming how many and the first keys) before
+  /// anything is written; true: they are left out of the re-embedded
+  /// collection, that is deleted, and counted in the report.
+  bool drop_records_without_text = false;
+  /// Called from the re-embedding thread with (records embedded, total)
+  /// after every batch. May be empty.
+  std::function<void(std::uint64_t done, std::uint64_t total)> progress;
+};
+
+/// What Store::Reembed did.
+struct ReembedReport {
+  std::uint64_t records = 0;
+  std::uint64_t dropped_without_text = 0;
+  /// The configuration now in charge (the new model's tag, dimensions, metric).
+  CollectionConfig config;
+  double seconds = 0;
 };
 
 /// Returns InvalidArgument unless `name` is 1..64 characters of [A-Za-z0-9_-].
@@ -80,6 +106,22 @@ class Store {
   /// store, and passes Verify. `dest_dir` must not exist or be empty
   /// (AlreadyExists otherwise). Cost: reads and writes the store's size once.
   virtual Status Backup(const std::string& dest_dir) = 0;
+
+  /// Re-embeds every record of collection `name` with another model: reads
+  /// each record's text, embeds it with options.embedder into a new, hidden
+  /// collection (new embeddings in SQLite, a new index and checkpoint; the
+  /// dimensions may change), then swaps it in for the old one in one SQLite
+  /// transaction and drops the old one (docs/text.md §Re-embedding). Keys,
+  /// ids, texts and metadata are kept; index parameters (scalar, M, ef) too.
+  /// Searches keep using the old model until the swap; writes to the
+  /// collection wait for the whole re-embedding. A crash before the swap
+  /// leaves the old collection in charge (the next open removes the hidden
+  /// one); after it, the new one. Handles obtained before the swap then fail
+  /// with NotFound: get the collection again. Errors: NotFound,
+  /// InvalidArgument (no embedder), FailedPrecondition (records without text,
+  /// unless drop_records_without_text), the embedder's errors (nothing
+  /// changes), IOError.
+  virtual Result<ReembedReport> Reembed(const std::string& name, const ReembedOptions& options) = 0;
 
   /// Checkpoints (if StoreOptions::checkpoint_on_close) and releases the LOCK.
   /// Later calls on the store or its collections fail with FailedPrecondition.

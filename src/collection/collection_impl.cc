@@ -253,6 +253,10 @@ Status CollectionImpl::ReplayChangeLog(RecoveryReport* report) {
 // --- State checks and validation ---------------------------------------------------
 
 Status CollectionImpl::CheckUsable(bool write) const {
+  if (replaced_) {
+    return Status::NotFound("collection '" + entry_.name +
+                            "' was replaced by a re-embedding; get the collection again");
+  }
   if (dropped_) return Status::NotFound("collection '" + entry_.name + "' was dropped");
   if (closed_) return Status::FailedPrecondition("the store is closed");
   if (!write) return Status::Ok();
@@ -805,7 +809,40 @@ Result<VerifyReport> CollectionImpl::Verify() {
                                                          m.checksum);
     if (!file.ok()) problem("checkpoint: " + file.ToString());
   }
+  VerifyFullText(&report);
   return report;
+}
+
+void CollectionImpl::VerifyFullText(VerifyReport* report) {
+  // Records whose text is compared with the index by a phrase query; the
+  // rowid sets are compared in full (storage::Database::VerifyFullText).
+  constexpr std::size_t kFullTextSamples = 256;
+  auto problem = [&](std::string line) { report->problems.push_back(std::move(line)); };
+  auto checked = context_.db->VerifyFullText(entry_.id, kFullTextSamples);
+  if (!checked.ok()) {
+    problem("full-text index: " + checked.status().ToString());
+    return;
+  }
+  const storage::FullTextReport& fts = *checked;
+  if (!fts.present) {
+    problem(
+        "full-text index: missing (the store was made before full-text search; open it for "
+        "writing once to build it)");
+    return;
+  }
+  for (Key k : fts.missing) {
+    problem("key " + std::to_string(k) + ": in SQLite, missing from the full-text index");
+  }
+  for (Key k : fts.extra) {
+    problem("key " + std::to_string(k) + ": in the full-text index, not in SQLite");
+  }
+  for (Key k : fts.stale) {
+    problem("key " + std::to_string(k) + ": the full-text index does not hold its current text");
+  }
+  if (!fts.integrity_error.empty()) {
+    problem("full-text index: FTS5 integrity-check against the records failed: " +
+            fts.integrity_error);
+  }
 }
 
 Status CollectionImpl::RepairReachability(index::HnswIndex* index, std::string_view after,
@@ -895,6 +932,13 @@ Status CollectionImpl::Rebuild(const RebuildOptions& options) {
   context_.log->Info("collection '{}': rebuilt index ({}) of {} vectors in {:.0f} ms", entry_.name,
                      installed.ToString(), index()->size(), MillisSince(start));
   return Status::Ok();
+}
+
+Status CollectionImpl::HoldWrites(const std::function<Status()>& body) {
+  QUIVER_RETURN_IF_ERROR(CheckUsable(/*write=*/true));
+  std::lock_guard<std::mutex> lock(write_mu_);
+  QUIVER_RETURN_IF_ERROR(CheckUsable(/*write=*/true));
+  return body();
 }
 
 void CollectionImpl::MarkDropped() {

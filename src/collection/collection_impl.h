@@ -35,6 +35,9 @@ class EmbedderCache {
   /// FailedPrecondition when there is no resolver or it does not know the model.
   Result<std::shared_ptr<Embedder>> Get(const std::string& model_id,
                                         const std::string& model_version);
+  /// Makes `embedder` the one of its own model tag (a re-embedding's model,
+  /// which the resolver may not know).
+  void Put(std::shared_ptr<Embedder> embedder);
 
  private:
   const EmbedderResolver resolver_;
@@ -118,6 +121,16 @@ class CollectionImpl final : public Collection {
   void MarkDropped();
   void MarkClosed();
 
+  /// Runs `body` with the collection's writes held off (write_mu_), after
+  /// checking it is writable. For Store::Reembed.
+  Status HoldWrites(const std::function<Status()>& body);
+  /// Like MarkDropped, from inside HoldWrites' body: writes waiting for the
+  /// lock then fail with NotFound (the collection was replaced).
+  void MarkReplacedWhileHeld() { replaced_ = true; dropped_ = true; }
+  bool IsReplaced() const { return replaced_; }
+  /// Renames the collection object; only before the store publishes it.
+  void SetNameBeforePublishing(std::string name) { entry_.name = std::move(name); }
+
  private:
   CollectionImpl(const CollectionContext& context, storage::CatalogEntry entry);
 
@@ -130,6 +143,9 @@ class CollectionImpl final : public Collection {
       const CollectionConfig& config, std::uint64_t* snapshot_seq,
       const std::function<void(std::uint64_t, std::uint64_t)>& progress);
   Status ReplayChangeLog(RecoveryReport* report);
+  /// Appends to `report` every difference between the records and their
+  /// full-text index (storage::Database::VerifyFullText). Part of Verify.
+  void VerifyFullText(VerifyReport* report);
 
   // --- The query planner (query_planner.cc) ---------------------------------
   /// A plan and what executing it needs: the matching keys (sorted) when a
@@ -163,8 +179,18 @@ class CollectionImpl final : public Collection {
   /// has been embedded (docs/text.md); nothing is written here.
   Result<const std::vector<Record>*> EmbedMissing(const std::vector<Record>& records,
                                                   std::vector<Record>* embedded);
+  /// InvalidArgument naming the first field of `options` out of range:
+  /// mode, fusion, k (1..kMaxSearchK), max_distance (NaN), rrf_k
+  /// (1..10000), vector_weight (finite, 0..1), candidates (0..kMaxSearchK,
+  /// and at least k for kHybrid when not 0); or the first of `queries` over
+  /// 16 KiB in the full-text and hybrid modes ("queries[i]"). Checked before
+  /// any query is embedded (hybrid_search.cc).
+  static Status ValidateTextOptions(const TextSearchOptions& options,
+                                    const std::vector<std::string>& queries);
   /// kFullText and kHybrid (hybrid_search.cc): `query_vectors` holds one
-  /// embedding per query for kHybrid, nothing for kFullText.
+  /// embedding per query for kHybrid, nothing for kFullText. Each query is
+  /// FTS5 query syntax; InvalidArgument "queries[i]: fts5: ..." when FTS5
+  /// refuses one.
   Result<std::vector<std::vector<Match>>> SearchFullTextOrHybrid(
       const std::vector<std::string>& queries, const std::vector<float>& query_vectors,
       const TextSearchOptions& options);
@@ -241,6 +267,7 @@ class CollectionImpl final : public Collection {
   std::mutex embedder_mu_;
   std::shared_ptr<Embedder> embedder_;  // guarded by embedder_mu_; set once
   std::atomic<bool> dropped_{false};
+  std::atomic<bool> replaced_{false};  // dropped_ by a re-embedding
   std::atomic<bool> closed_{false};
   mutable std::mutex fatal_mu_;
   std::string fatal_error_;  // guarded by fatal_mu_

@@ -66,6 +66,18 @@ Result<std::shared_ptr<Embedder>> EmbedderCache::Get(const std::string& model_id
   return embedder;
 }
 
+void EmbedderCache::Put(std::shared_ptr<Embedder> embedder) {
+  const std::string tag = embedder->info().id + "@" + embedder->info().version;
+  std::lock_guard<std::mutex> lock(mu_);
+  for (auto& [cached_tag, cached] : cache_) {
+    if (cached_tag == tag) {
+      cached = std::move(embedder);
+      return;
+    }
+  }
+  cache_.emplace_back(tag, std::move(embedder));
+}
+
 Result<std::shared_ptr<Embedder>> CollectionImpl::GetEmbedder() {
   const CollectionConfig config = this->config();
   const std::string tag = config.model_id + "@" + config.model_version;
@@ -187,6 +199,9 @@ Result<std::vector<std::vector<Match>>> CollectionImpl::SearchText(
                                      "]: is empty; expected the text to search for");
     }
   }
+  // Bad options are reported before any query is embedded (which may cost a
+  // call to a remote server).
+  QUIVER_RETURN_IF_ERROR(ValidateTextOptions(options, queries));
   std::vector<float> vectors;
   if (options.mode != TextSearchMode::kFullText) {
     QUIVER_ASSIGN_OR_RETURN(vectors, EmbedTexts(queries, EmbedPurpose::kQuery, "queries"));

@@ -5,7 +5,9 @@
 #include <sqlite3.h>
 
 #include <algorithm>
+#include <array>
 #include <bit>
+#include <chrono>
 #include <cstring>
 #include <unordered_map>
 #include <unordered_set>
@@ -25,6 +27,51 @@ std::int64_t ToSql(std::uint64_t v) { return std::bit_cast<std::int64_t>(v); }
 std::uint64_t FromSql(std::int64_t v) { return std::bit_cast<std::uint64_t>(v); }
 
 std::string RecordsTable(std::int64_t id) { return "records_" + std::to_string(id); }
+
+/// The collection's FTS5 table over records_<id>.text (see database.h).
+std::string FullTextTable(std::int64_t id) { return RecordsTable(id) + "_fts"; }
+
+/// The names of the three triggers that keep FullTextTable(id) exact.
+std::array<std::string, 3> FullTextTriggers(std::int64_t id) {
+  const std::string f = FullTextTable(id);
+  return {f + "_insert", f + "_delete", f + "_update"};
+}
+
+/// SQL that creates the collection's full-text table and its triggers.
+///
+/// External content: the index stores no copy of the text; FTS5 reads
+/// records_<id> when it needs the text ('rebuild', integrity-check). Its
+/// entries must therefore change exactly when the records do, which the
+/// triggers do inside the writing statement's transaction: an insert adds
+/// the new text, a delete removes the old one (FTS5's 'delete' command needs
+/// the text that was indexed, which old.text is), and an update of the key
+/// or the text does both. The update trigger skips upserts that leave the
+/// text alone (a new embedding or metadata).
+///
+/// Writes to records_<id> use INSERT ... ON CONFLICT(key) DO UPDATE, which
+/// fires the update trigger. A REPLACE conflict resolution would delete the
+/// old row without firing the delete trigger unless recursive_triggers is
+/// on; every connection turns it on (Connect), so even such a write would
+/// keep the index exact.
+///
+/// Tokenizer: unicode61 (Unicode 6.1 letters and digits are token
+/// characters, everything else separates; case folded) with
+/// remove_diacritics 2 ("crème" matches "creme").
+std::string FullTextSchemaSql(std::int64_t id) {
+  const std::string t = RecordsTable(id);
+  const std::string f = FullTextTable(id);
+  const auto triggers = FullTextTriggers(id);
+  return "CREATE VIRTUAL TABLE " + f + " USING fts5(text, content='" + t +
+         "', content_rowid='key', tokenize='unicode61 remove_diacritics 2');\n" +
+         "CREATE TRIGGER " + triggers[0] + " AFTER INSERT ON " + t + " BEGIN\n" + "  INSERT INTO " +
+         f + "(rowid, text) VALUES (new.key, new.text);\nEND;\n" + "CREATE TRIGGER " + triggers[1] +
+         " AFTER DELETE ON " + t + " BEGIN\n" + "  INSERT INTO " + f + "(" + f +
+         ", rowid, text) VALUES ('delete', old.key, old.text);\nEND;\n" + "CREATE TRIGGER " +
+         triggers[2] + " AFTER UPDATE OF key, text ON " + t +
+         " WHEN old.key IS NOT new.key OR old.text IS NOT new.text BEGIN\n" + "  INSERT INTO " + f +
+         "(" + f + ", rowid, text) VALUES ('delete', old.key, old.text);\n" + "  INSERT INTO " + f +
+         "(rowid, text) VALUES (new.key, new.text);\nEND;\n";
+}
 
 Status SqliteStatus(sqlite3* db, int rc, std::string_view what) {
   std::string message = std::string(what) + ": " + (db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
@@ -114,6 +161,7 @@ class Stmt {
   }
 
   std::int64_t Int(int col) const { return sqlite3_column_int64(stmt_, col); }
+  double Double(int col) const { return sqlite3_column_double(stmt_, col); }
   bool IsNull(int col) const { return sqlite3_column_type(stmt_, col) == SQLITE_NULL; }
   std::string Text(int col) const {
     const unsigned char* p = sqlite3_column_text(stmt_, col);
@@ -260,7 +308,10 @@ Result<std::unique_ptr<Database::Connection>> Database::Connect(bool writer) {
   }
   sqlite3_extended_result_codes(raw, 1);
   sqlite3_busy_timeout(raw, kBusyTimeoutMs);
-  std::string pragmas = "PRAGMA foreign_keys=ON; PRAGMA temp_store=MEMORY;";
+  // recursive_triggers: a REPLACE conflict resolution then fires delete
+  // triggers, which keep the full-text index exact (FullTextSchemaSql).
+  std::string pragmas =
+      "PRAGMA foreign_keys=ON; PRAGMA temp_store=MEMORY; PRAGMA recursive_triggers=ON;";
   if (writer) {
     // WAL: readers never block the writer. synchronous=FULL: a commit is on
     // stable storage when it returns (NORMAL can lose the last commits on
@@ -439,6 +490,7 @@ Result<CatalogEntry> Database::CreateCollection(const std::string& name,
       writer_->Exec("CREATE TABLE " + RecordsTable(entry.id) +
                     " (key INTEGER PRIMARY KEY, id TEXT UNIQUE, text TEXT NOT NULL, "
                     "metadata TEXT NOT NULL, embedding BLOB NOT NULL)"));
+  QUIVER_RETURN_IF_ERROR(writer_->Exec(FullTextSchemaSql(entry.id)));
   QUIVER_RETURN_IF_ERROR(txn.Commit());
   return entry;
 }
@@ -447,8 +499,12 @@ Status Database::DropCollection(std::int64_t id) {
   if (read_only_) return Status::NotSupported("the store is open read-only");
   std::lock_guard<std::mutex> lock(writer_mu_);
   writer_->Forget(RecordsTable(id));
+  writer_->Forget(FullTextTable(id));
   Transaction txn(writer_.get());
   QUIVER_RETURN_IF_ERROR(txn.Begin(true));
+  // The full-text table first (with its shadow tables); dropping the records
+  // table drops its triggers.
+  QUIVER_RETURN_IF_ERROR(writer_->Exec("DROP TABLE IF EXISTS " + FullTextTable(id)));
   QUIVER_RETURN_IF_ERROR(writer_->Exec("DROP TABLE IF EXISTS " + RecordsTable(id)));
   for (const char* sql :
        {"DELETE FROM changes WHERE collection_id=?", "DELETE FROM collections WHERE id=?"}) {
@@ -459,8 +515,27 @@ Status Database::DropCollection(std::int64_t id) {
   QUIVER_RETURN_IF_ERROR(txn.Commit());
   // Reader connections may have cached statements on the dropped table.
   std::lock_guard<std::mutex> readers_lock(readers_mu_);
-  for (auto& reader : idle_readers_) reader->Forget(RecordsTable(id));
+  for (auto& reader : idle_readers_) {
+    reader->Forget(RecordsTable(id));
+    reader->Forget(FullTextTable(id));
+  }
   return Status::Ok();
+}
+
+Status Database::SwapCollectionNames(std::int64_t old_id, const std::string& retired_name,
+                                     std::int64_t new_id, const std::string& name) {
+  if (read_only_) return Status::NotSupported("the store is open read-only");
+  std::lock_guard<std::mutex> lock(writer_mu_);
+  Transaction txn(writer_.get());
+  QUIVER_RETURN_IF_ERROR(txn.Begin(true));
+  // Old first: names are UNIQUE.
+  for (const auto& [id, new_name] : {std::pair{old_id, retired_name}, std::pair{new_id, name}}) {
+    QUIVER_ASSIGN_OR_RETURN(Stmt s, writer_->Prepare("UPDATE collections SET name=? WHERE id=?"));
+    s.BindText(1, new_name);
+    s.BindInt(2, id);
+    QUIVER_RETURN_IF_ERROR(s.Run());
+  }
+  return txn.Commit();
 }
 
 Status Database::CommitManifest(std::int64_t id, const Manifest& m,
@@ -613,6 +688,8 @@ Result<WriteResult> Database::WriteRecords(std::int64_t id, std::uint32_t dimens
   WriteResult result;
   result.last_seq = records.empty() ? 0 : FromSql(sqlite3_last_insert_rowid(writer_->db()));
   result.changed = records.size();
+  // Every row, its full-text entry and its change are written, not committed.
+  QUIVER_RETURN_IF_ERROR(crash_point::MaybeCrash("upsert.before_commit"));
   QUIVER_RETURN_IF_ERROR(txn.Commit());
   return result;
 }
@@ -640,6 +717,7 @@ Result<WriteResult> Database::DeleteRecords(std::int64_t id, const std::vector<K
     result.last_seq = FromSql(sqlite3_last_insert_rowid(writer_->db()));
     ++result.changed;
   }
+  QUIVER_RETURN_IF_ERROR(crash_point::MaybeCrash("delete.before_commit"));
   QUIVER_RETURN_IF_ERROR(txn.Commit());
   return result;
 }
@@ -931,6 +1009,288 @@ Result<std::vector<std::vector<float>>> Database::GetEmbeddings(std::int64_t id,
   }
   QUIVER_RETURN_IF_ERROR(txn.Commit());
   return out;
+}
+
+// --- Full-text search (FTS5) -----------------------------------------------------
+
+namespace {
+
+/// Whether the schema holds a table called `name`.
+Result<bool> TableExists(Database::Connection* c, const std::string& name) {
+  QUIVER_ASSIGN_OR_RETURN(Stmt s,
+                          c->Prepare("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?"));
+  s.BindText(1, name);
+  return s.Step();
+}
+
+/// The message of an FTS5 query error, worded for the user: "fts5: ..."
+/// always, and a hint where FTS5's own words mislead (a bare "word:" or
+/// "-word" is read as a column filter).
+std::string FullTextQueryError(std::string message) {
+  if (message.rfind("fts5:", 0) != 0) message = "fts5: " + message;
+  if (message.find("no such column") != std::string::npos) {
+    message +=
+        " (FTS5 reads 'word:' and '-word' as column filters and the only column is 'text'; "
+        "put such terms in double quotes)";
+  }
+  return message;
+}
+
+/// An FTS5 query that matches a record iff the index holds `text`'s tokens
+/// in order: the whole text as one quoted phrase ('"' doubled). Cut at
+/// `max_bytes` (or at a NUL byte) on a UTF-8 character boundary, the last
+/// token then being a prefix ("... *"), which can only match more.
+std::string PhraseQuery(std::string_view text, std::size_t max_bytes) {
+  std::size_t end = std::min({text.size(), max_bytes, text.find('\0')});
+  const bool cut = end < text.size();
+  while (cut && end > 0 && (static_cast<unsigned char>(text[end]) & 0xC0) == 0x80) --end;
+  std::string query = "\"";
+  for (const char c : text.substr(0, end)) {
+    if (c == '"') query += '"';
+    query += c;
+  }
+  query += cut ? "\" *" : "\"";
+  return query;
+}
+
+}  // namespace
+
+Result<std::vector<FullTextHit>> Database::FullTextSearch(std::int64_t id,
+                                                          const std::string& match_query,
+                                                          const SqlFilter& where,
+                                                          std::uint64_t limit) {
+  if (!match_query.empty() && match_query[0] == '*') {
+    // FTS5 reads MATCH '*...' as an internal command ('*reads', '*id').
+    return Status::InvalidArgument(
+        "fts5: a query cannot start with '*'; put the text in double quotes");
+  }
+  const std::string t = RecordsTable(id);
+  const std::string f = FullTextTable(id);
+  // bm25() is negated so the score is "higher is better"; ties are broken by
+  // the key as uint64 ((key < 0) puts keys >= 2^63 last), for a
+  // deterministic order and cut. The filter needs the records table; an
+  // unfiltered search reads the index alone.
+  const bool filtered = where.expr != "1";
+  std::string sql = "SELECT " + f + ".rowid, -bm25(" + f + ") AS score FROM " + f;
+  if (filtered) sql += " JOIN " + t + " ON " + t + ".key = " + f + ".rowid";
+  sql += " WHERE " + f + " MATCH ?";
+  if (filtered) sql += " AND (" + where.expr + ")";
+  sql += " ORDER BY score DESC, (" + f + ".rowid < 0), " + f + ".rowid LIMIT ?";
+  QUIVER_ASSIGN_OR_RETURN(auto reader, AcquireReader());
+  auto prepared = reader->PrepareUncached(sql);
+  if (!prepared.ok()) {
+    QUIVER_ASSIGN_OR_RETURN(bool present, TableExists(reader.get(), f));
+    if (!present) {
+      return Status::FailedPrecondition(
+          "the collection has no full-text index yet: the store was made by a Quiver without "
+          "full-text search; open it for writing once (any command that writes, or `quiver "
+          "serve` without --read-only) to build it");
+    }
+    return prepared.status();
+  }
+  Stmt s = std::move(prepared).value();
+  s.BindText(1, match_query);
+  int next = s.BindParams(2, where.params);
+  s.BindInt(next, limit > std::uint64_t{INT64_MAX} ? INT64_MAX : static_cast<std::int64_t>(limit));
+  std::vector<FullTextHit> hits;
+  while (true) {
+    auto row = s.Step();
+    if (!row.ok()) {
+      // The statement itself is fixed and was prepared: a plain SQLITE_ERROR
+      // while stepping comes from FTS5 parsing the query.
+      if ((sqlite3_errcode(reader->db()) & 0xff) == SQLITE_ERROR) {
+        return Status::InvalidArgument(FullTextQueryError(sqlite3_errmsg(reader->db())));
+      }
+      return row.status();
+    }
+    if (!*row) break;
+    hits.push_back({FromSql(s.Int(0)), s.Double(1)});
+  }
+  return hits;
+}
+
+Result<std::vector<FullTextMigration>> Database::EnsureFullTextIndexes() {
+  if (read_only_) return Status::NotSupported("the store is open read-only");
+  std::lock_guard<std::mutex> lock(writer_mu_);
+  std::vector<std::int64_t> ids;
+  {
+    QUIVER_ASSIGN_OR_RETURN(Stmt s, writer_->Prepare("SELECT id FROM collections ORDER BY id"));
+    while (true) {
+      QUIVER_ASSIGN_OR_RETURN(bool row, s.Step());
+      if (!row) break;
+      ids.push_back(s.Int(0));
+    }
+  }
+  std::vector<FullTextMigration> built;
+  for (const std::int64_t id : ids) {
+    const std::string t = RecordsTable(id);
+    const std::string f = FullTextTable(id);
+    const auto triggers = FullTextTriggers(id);
+    {
+      QUIVER_ASSIGN_OR_RETURN(
+          Stmt s, writer_->Prepare("SELECT count(*) FROM sqlite_master WHERE (type='table' AND "
+                                   "name=?1) OR (type='trigger' AND tbl_name=?2 AND name IN "
+                                   "(?3, ?4, ?5))"));
+      s.BindText(1, f);
+      s.BindText(2, t);
+      for (int i = 0; i < 3; ++i) s.BindText(3 + i, triggers[static_cast<std::size_t>(i)]);
+      QUIVER_ASSIGN_OR_RETURN(bool row, s.Step());
+      if (row && s.Int(0) == 4) continue;
+    }
+    // Older schema (or a part of the full-text schema lost): build it afresh,
+    // all in one transaction (docs/durability.md §4).
+    const auto start = std::chrono::steady_clock::now();
+    writer_->Forget(f);
+    Transaction txn(writer_.get());
+    QUIVER_RETURN_IF_ERROR(txn.Begin(true));
+    std::string sql;
+    for (const std::string& trigger : triggers) sql += "DROP TRIGGER IF EXISTS " + trigger + ";\n";
+    sql += "DROP TABLE IF EXISTS " + f + ";\n" + FullTextSchemaSql(id);
+    sql += "INSERT INTO " + f + "(" + f + ") VALUES ('rebuild');\n";
+    QUIVER_RETURN_IF_ERROR(writer_->Exec(sql).WithContext("building the full-text index of " + t));
+    FullTextMigration migration;
+    migration.collection_id = id;
+    {
+      QUIVER_ASSIGN_OR_RETURN(Stmt count, writer_->PrepareUncached("SELECT count(*) FROM " + t));
+      QUIVER_ASSIGN_OR_RETURN(bool row, count.Step());
+      migration.records = row ? static_cast<std::uint64_t>(count.Int(0)) : 0;
+    }
+    QUIVER_RETURN_IF_ERROR(crash_point::MaybeCrash("fulltext_migration.before_commit"));
+    QUIVER_RETURN_IF_ERROR(txn.Commit());
+    migration.ms =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+    built.push_back(migration);
+  }
+  // Full-text tables of collections an older Quiver dropped (it dropped the
+  // records table and, with it, the triggers, but not the FTS5 table).
+  std::vector<std::string> orphans;
+  {
+    QUIVER_ASSIGN_OR_RETURN(
+        Stmt s, writer_->Prepare("SELECT name FROM sqlite_master WHERE type='table' AND name "
+                                 "GLOB 'records_[0-9]*_fts'"));
+    while (true) {
+      QUIVER_ASSIGN_OR_RETURN(bool row, s.Step());
+      if (!row) break;
+      const std::string name = s.Text(0);
+      const std::string digits = name.substr(8, name.size() - 8 - 4);
+      if (digits.empty() || digits.size() > 18 ||
+          digits.find_first_not_of("0123456789") != std::string::npos) {
+        continue;
+      }
+      if (std::find(ids.begin(), ids.end(), std::stoll(digits)) == ids.end()) {
+        orphans.push_back(name);
+      }
+    }
+  }
+  for (const std::string& name : orphans) {
+    writer_->Forget(name);
+    QUIVER_RETURN_IF_ERROR(writer_->Exec("DROP TABLE IF EXISTS " + name));
+  }
+  return built;
+}
+
+Result<FullTextReport> Database::VerifyFullText(std::int64_t id, std::size_t max_samples) {
+  constexpr std::size_t kMaxPhraseBytes = 4096;
+  const std::string t = RecordsTable(id);
+  const std::string f = FullTextTable(id);
+  const std::string docsize = f + "_docsize";
+  FullTextReport report;
+  {
+    QUIVER_ASSIGN_OR_RETURN(auto reader, AcquireReader());
+    QUIVER_ASSIGN_OR_RETURN(report.present, TableExists(reader.get(), f));
+    if (!report.present) return report;
+    Transaction txn(reader.get());
+    QUIVER_RETURN_IF_ERROR(txn.Begin(false));
+    auto keys = [&](const std::string& sql, std::vector<Key>* out) -> Status {
+      QUIVER_ASSIGN_OR_RETURN(Stmt s, reader->PrepareUncached(sql));
+      while (true) {
+        QUIVER_ASSIGN_OR_RETURN(bool row, s.Step());
+        if (!row) break;
+        out->push_back(FromSql(s.Int(0)));
+      }
+      return Status::Ok();
+    };
+    {
+      QUIVER_ASSIGN_OR_RETURN(Stmt s, reader->PrepareUncached("SELECT count(*) FROM " + docsize));
+      QUIVER_ASSIGN_OR_RETURN(bool row, s.Step());
+      report.indexed = row ? static_cast<std::uint64_t>(s.Int(0)) : 0;
+    }
+    // (1) The rowid sets: _docsize has one row per indexed document.
+    QUIVER_RETURN_IF_ERROR(keys("SELECT key FROM " + t + " WHERE NOT EXISTS (SELECT 1 FROM " +
+                                    docsize + " d WHERE d.id = " + t + ".key) ORDER BY key",
+                                &report.missing));
+    QUIVER_RETURN_IF_ERROR(keys("SELECT id FROM " + docsize + " WHERE NOT EXISTS (SELECT 1 FROM " +
+                                    t + " r WHERE r.key = " + docsize + ".id) ORDER BY id",
+                                &report.extra));
+    // (2) Every record when there are at most max_samples, else one at each
+    // of max_samples evenly spaced points of the key range.
+    std::int64_t lo = 0, hi = 0, n = 0;
+    {
+      QUIVER_ASSIGN_OR_RETURN(
+          Stmt s, reader->PrepareUncached("SELECT min(key), max(key), count(*) FROM " + t));
+      QUIVER_ASSIGN_OR_RETURN(bool row, s.Step());
+      if (row) lo = s.Int(0), hi = s.Int(1), n = s.Int(2);
+    }
+    const bool every = static_cast<std::uint64_t>(n) <= max_samples;
+    QUIVER_ASSIGN_OR_RETURN(
+        Stmt next, reader->PrepareUncached("SELECT key, text FROM " + t + " WHERE key >= ? " +
+                                           "ORDER BY key" + (every ? "" : " LIMIT 1")));
+    QUIVER_ASSIGN_OR_RETURN(Stmt size,
+                            reader->PrepareUncached("SELECT sz FROM " + docsize + " WHERE id = ?"));
+    QUIVER_ASSIGN_OR_RETURN(Stmt match,
+                            reader->PrepareUncached("SELECT count(*) FROM " + f + " WHERE " + f +
+                                                    " MATCH ? AND rowid = ?"));
+    // Whether the index holds `text` for `key`; nullopt = cannot tell.
+    auto check = [&](std::int64_t key, const std::string& text) -> Result<std::optional<bool>> {
+      size.Reset();
+      size.BindInt(1, key);
+      QUIVER_ASSIGN_OR_RETURN(bool has_entry, size.Step());
+      // No entry: reported by (1). An entry of no tokens (first varint 0):
+      // nothing a query can match, so not checked here (FTS5's check is).
+      if (!has_entry || size.BlobBytes(0) == 0 ||
+          static_cast<const unsigned char*>(size.Blob(0))[0] == 0) {
+        return std::optional<bool>();
+      }
+      const std::string phrase = PhraseQuery(text, kMaxPhraseBytes);
+      match.Reset();
+      match.BindText(1, phrase);
+      match.BindInt(2, key);
+      auto counted = match.Step();
+      if (!counted.ok()) return std::optional<bool>();  // a text FTS5 cannot quote
+      return std::optional<bool>(*counted && match.Int(0) == 1);
+    };
+    const std::size_t probes = every ? 1 : max_samples;
+    // lo + i * (hi - lo) / probes, in uint64 (hi - lo may not fit int64);
+    // n > probes distinct keys make the step at least 1.
+    const std::uint64_t step = (FromSql(hi) - FromSql(lo)) / probes;
+    std::optional<std::int64_t> previous;
+    for (std::size_t i = 0; i < probes && n > 0; ++i) {
+      next.Reset();
+      next.BindInt(1, ToSql(FromSql(lo) + step * i));
+      while (true) {
+        QUIVER_ASSIGN_OR_RETURN(bool row, next.Step());
+        if (!row || next.Int(0) == previous) break;
+        const std::int64_t key = next.Int(0);
+        previous = key;
+        QUIVER_ASSIGN_OR_RETURN(std::optional<bool> holds, check(key, next.Text(1)));
+        if (holds.has_value()) {
+          ++report.sampled;
+          if (!*holds) report.stale.push_back(FromSql(key));
+        }
+        if (!every) break;
+      }
+    }
+    QUIVER_RETURN_IF_ERROR(txn.Commit());
+  }
+  if (!read_only_) {
+    // (3) FTS5's own check; an INSERT, hence the writer connection.
+    std::lock_guard<std::mutex> lock(writer_mu_);
+    Status s =
+        writer_->Exec("INSERT INTO " + f + "(" + f + ", rank) VALUES ('integrity-check', 1)");
+    report.integrity_checked = true;
+    if (!s.ok()) report.integrity_error = s.message();
+  }
+  return report;
 }
 
 // --- Indexed metadata fields ------------------------------------------------------

@@ -14,6 +14,7 @@
 #include "index/hnsw_index.h"
 #include "quiver/store.h"
 #include "storage/database.h"
+#include "util/crash_point.h"
 #include "util/logging.h"
 #include "util/status_macros.h"
 
@@ -86,7 +87,24 @@ class StoreImpl final : public Store {
     QUIVER_ASSIGN_OR_RETURN(
         db_, storage::Database::Open(db_path, options_.read_only, options_.synchronous));
     QUIVER_ASSIGN_OR_RETURN(auto entries, db_->ListCollections());
-    if (!options_.read_only) QUIVER_RETURN_IF_ERROR(RemoveOrphanIndexDirs(entries));
+    // Hidden collections of a re-embedding that did not finish: before its
+    // swap the old collection is in charge ("#reembed:" is dropped), after it
+    // the new one ("#retired:" is dropped). A read-only open just skips them.
+    for (auto it = entries.begin(); it != entries.end();) {
+      if (it->name.empty() || it->name[0] != '#') {
+        ++it;
+        continue;
+      }
+      if (!options_.read_only) {
+        log_.Warn("dropping '{}', left by a re-embedding that did not finish", it->name);
+        QUIVER_RETURN_IF_ERROR(db_->DropCollection(it->id));
+      }
+      it = entries.erase(it);
+    }
+    if (!options_.read_only) {
+      QUIVER_RETURN_IF_ERROR(RemoveOrphanIndexDirs(entries));
+      QUIVER_RETURN_IF_ERROR(MigrateFullText(entries));
+    }
 
     for (auto& entry : entries) {
       const std::string name = entry.name;
@@ -254,6 +272,178 @@ class StoreImpl final : public Store {
     log_.Info("backup of {} written to {}: {} collections, {:.1f} MiB in {:.0f} ms", dir_, dest,
               entries.size(), static_cast<double>(bytes + db_bytes) / (1 << 20),
               MillisSince(start));
+    return Status::Ok();
+  }
+
+  // --- Re-embedding (docs/text.md §Re-embedding) -----------------------------
+  // The new embeddings go into a hidden collection named kReembedPrefix +
+  // name; one SQLite transaction then renames the old collection to
+  // kRetiredPrefix + name and the hidden one to name; the old one is dropped
+  // last. Names with these prefixes fail ValidateCollectionName, so no user
+  // collection has them; an open drops any it finds (a crash mid-way).
+  static constexpr std::string_view kReembedPrefix = "#reembed:";
+  static constexpr std::string_view kRetiredPrefix = "#retired:";
+
+  Result<ReembedReport> Reembed(const std::string& name, const ReembedOptions& options) override {
+    QUIVER_RETURN_IF_ERROR(ValidateCollectionName(name));
+    if (!options.embedder) {
+      return Status::InvalidArgument("embedder: none given; expected the new embedding model");
+    }
+    const auto start = std::chrono::steady_clock::now();
+    const EmbedderInfo info = options.embedder->info();
+    std::shared_ptr<CollectionImpl> old;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      QUIVER_RETURN_IF_ERROR(CheckOpen());
+      if (options_.read_only) return Status::NotSupported("the store is open read-only");
+      QUIVER_ASSIGN_OR_RETURN(old, LoadLocked(name));
+    }
+    CollectionConfig config = old->config();
+    config.dimensions = info.dimensions;
+    config.metric = info.metric;
+    config.model_id = info.id;
+    config.model_version = info.version;
+    QUIVER_RETURN_IF_ERROR(config.Validate().WithContext("the new model's configuration"));
+    embedders_->Put(options.embedder);
+
+    ReembedReport report;
+    report.config = config;
+    std::shared_ptr<CollectionImpl> fresh;
+    Status held = old->HoldWrites([&]() -> Status {
+      // 1. Every record must have text (or be dropped on request): checked
+      //    before anything is written.
+      std::uint64_t total = 0;
+      std::vector<Key> without_text;
+      ScanOptions scan;
+      scan.limit = 1000;
+      scan.include_metadata = false;
+      for (;;) {
+        QUIVER_ASSIGN_OR_RETURN(ScanPage page, old->Scan(scan));
+        for (const Record& r : page.records) {
+          ++total;
+          if (r.text.empty()) without_text.push_back(r.key);
+        }
+        if (page.next_cursor.empty()) break;
+        scan.cursor = page.next_cursor;
+      }
+      if (!without_text.empty() && !options.drop_records_without_text) {
+        std::string keys;
+        for (std::size_t i = 0; i < without_text.size() && i < 10; ++i) {
+          keys += (i ? ", " : "") + std::to_string(without_text[i]);
+        }
+        return Status::FailedPrecondition(fmt::format(
+            "collection '{}': {} of {} records have no text to re-embed (keys {}{}); delete "
+            "them, or re-embed with --drop-records-without-text to leave them out",
+            name, without_text.size(), total, keys, without_text.size() > 10 ? ", ..." : ""));
+      }
+
+      // 2. A hidden collection with the new configuration (a leftover of a
+      //    crashed re-embedding is dropped first).
+      const std::string hidden = std::string(kReembedPrefix) + name;
+      QUIVER_RETURN_IF_ERROR(DropHiddenByName(hidden));
+      QUIVER_ASSIGN_OR_RETURN(auto entry, db_->CreateCollection(hidden, config));
+      const std::int64_t fresh_id = entry.id;
+      RecoveryReport recovery;
+      QUIVER_ASSIGN_OR_RETURN(
+          fresh, CollectionImpl::Open(MakeContext(fresh_id), std::move(entry), &recovery));
+
+      // 3. Copy every record with its text embedded by the new model.
+      const std::size_t batch = std::max<std::size_t>(1, options.embedder->info().max_batch);
+      scan = ScanOptions{};
+      scan.limit = std::max<std::size_t>(batch, 256);
+      std::uint64_t done = 0;
+      for (;;) {
+        QUIVER_ASSIGN_OR_RETURN(ScanPage page, old->Scan(scan));
+        std::vector<Record> records;
+        records.reserve(page.records.size());
+        for (Record& r : page.records) {
+          if (r.text.empty()) {
+            ++report.dropped_without_text;
+            continue;
+          }
+          r.embedding.clear();
+          records.push_back(std::move(r));
+        }
+        for (std::size_t begin = 0; begin < records.size(); begin += batch) {
+          const std::size_t end = std::min(records.size(), begin + batch);
+          std::vector<std::string> texts;
+          for (std::size_t i = begin; i < end; ++i) texts.push_back(records[i].text);
+          for (std::size_t i = 0; i < texts.size(); ++i) {
+            Status ok = options.embedder->CheckText(texts[i]);
+            if (!ok.ok()) {
+              return Status::InvalidArgument(fmt::format("record {} (key {}): text: {}",
+                                                         begin + i + done, records[begin + i].key,
+                                                         ok.message()));
+            }
+          }
+          QUIVER_ASSIGN_OR_RETURN(std::vector<float> vectors,
+                                  options.embedder->Embed(texts, EmbedPurpose::kDocument));
+          QUIVER_RETURN_IF_ERROR(CheckEmbeddings(vectors, texts.size(), info.dimensions,
+                                                 "embedding model '" + info.id + "'"));
+          for (std::size_t i = begin; i < end; ++i) {
+            records[i].embedding.assign(vectors.begin() + (i - begin) * info.dimensions,
+                                        vectors.begin() + (i - begin + 1) * info.dimensions);
+          }
+        }
+        if (!records.empty()) QUIVER_RETURN_IF_ERROR(fresh->Upsert(records));
+        done += records.size();
+        report.records = done;
+        if (options.progress) options.progress(done + report.dropped_without_text, total);
+        if (page.next_cursor.empty()) break;
+        scan.cursor = page.next_cursor;
+      }
+      QUIVER_RETURN_IF_ERROR(fresh->Checkpoint());
+      QUIVER_RETURN_IF_ERROR(crash_point::MaybeCrash("reembed.before_swap"));
+
+      // 4. The swap: one transaction names the new collection `name`.
+      QUIVER_RETURN_IF_ERROR(
+          db_->SwapCollectionNames(old->id(), std::string(kRetiredPrefix) + name, fresh_id, name));
+      old->MarkReplacedWhileHeld();  // writes waiting for the lock now fail
+      return crash_point::MaybeCrash("reembed.after_swap");
+    });
+    if (!held.ok()) {
+      // Nothing was swapped unless the failure came after it (a crash point).
+      if (fresh && !old->IsReplaced()) {
+        fresh->MarkDropped();
+        (void)db_->DropCollection(fresh->id());
+        RemoveIndexDir(std::to_string(fresh->id()));
+      }
+      return held.WithContext("re-embedding '" + name + "'");
+    }
+
+    // 5. Publish the new collection and drop the old one's table and files.
+    fresh->SetNameBeforePublishing(name);
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      collections_[name] = fresh;
+    }
+    Status dropped = db_->DropCollection(old->id());
+    if (dropped.ok()) {
+      RemoveIndexDir(std::to_string(old->id()));
+    } else {
+      log_.Warn(
+          "collection '{}': the replaced collection could not be dropped ({}); the next "
+          "open drops it",
+          name, dropped.ToString());
+    }
+    report.seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    log_.Info("collection '{}': re-embedded {} records with {}@{} in {:.1f} s ({}{})", name,
+              report.records, info.id, info.version, report.seconds, config.ToString(),
+              report.dropped_without_text
+                  ? fmt::format(", {} records without text left out", report.dropped_without_text)
+                  : "");
+    return report;
+  }
+
+  /// Drops the hidden collection `hidden_name` (kReembedPrefix/kRetiredPrefix) if it exists.
+  Status DropHiddenByName(const std::string& hidden_name) {
+    QUIVER_ASSIGN_OR_RETURN(auto entries, db_->ListCollections());
+    for (const auto& e : entries) {
+      if (e.name != hidden_name) continue;
+      QUIVER_RETURN_IF_ERROR(db_->DropCollection(e.id));
+      RemoveIndexDir(std::to_string(e.id));
+    }
     return Status::Ok();
   }
 
@@ -436,6 +626,25 @@ class StoreImpl final : public Store {
       bool live = std::any_of(entries.begin(), entries.end(),
                               [&](const auto& e) { return std::to_string(e.id) == name; });
       if (!live) RemoveIndexDir(name);
+    }
+    return Status::Ok();
+  }
+
+  /// Gives every collection of a store made before full-text search its
+  /// FTS5 index (docs/durability.md §4 step 2; one transaction per
+  /// collection, so a crash leaves the old schema and the next open redoes
+  /// it). Cost: one pass over the record texts of each such collection.
+  Status MigrateFullText(const std::vector<storage::CatalogEntry>& entries) {
+    QUIVER_ASSIGN_OR_RETURN(auto built, db_->EnsureFullTextIndexes());
+    for (const storage::FullTextMigration& m : built) {
+      std::string name = "id " + std::to_string(m.collection_id);
+      for (const auto& e : entries) {
+        if (e.id == m.collection_id) name = e.name;
+      }
+      log_.Info(
+          "collection '{}': built its full-text index (store made before full-text search): {} "
+          "records indexed in {:.0f} ms",
+          name, m.records, m.ms);
     }
     return Status::Ok();
   }

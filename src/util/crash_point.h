@@ -10,7 +10,11 @@
 //   checkpoint.after_rename    checkpoint.after_dir_sync  checkpoint.after_manifest
 //   checkpoint.after_remove_old checkpoint.after_trim
 //   open.after_cleanup         open.after_load            open.after_replay
+//   upsert.before_commit       (an upsert or insert, every row written, not committed)
+//   delete.before_commit       (a delete by key, every row deleted, not committed)
 //   delete_where.before_commit (a delete by filter, every row deleted, not committed)
+//   fulltext_migration.before_commit (a collection's full-text index built at open,
+//                              not committed)
 //   reachability.mid_repair    (after each node a graph repair relinks)
 
 #ifndef QUIVER_UTIL_CRASH_POINT_H_

@@ -520,5 +520,66 @@ TEST_F(CliTest, ExportThenImportRoundTripsACollectionExactly) {
   EXPECT_EQ(seven["metadata"]["n"]["deep"], Json({1, 2}));
 }
 
+// --- Text search (docs/text.md) ---------------------------------------------------------
+
+class CliTextTest : public CliTest {
+ protected:
+  void SetUp() override {
+    CliTest::SetUp();
+    QuiverOk({"create", "--collection", "fruits", "--dims", "3", "--metric", "cos"});
+    QuiverOk({"import", "--collection", "fruits", WriteFruits(dir_, "a.jsonl", false)});
+    QuiverOk({"import", "--collection", "fruits", WriteFruits(dir_, "b.jsonl", true)});
+  }
+};
+
+TEST_F(CliTextTest, FullTextSearchPrintsScoresWithoutAnEmbeddingModel) {
+  CommandRun table =
+      QuiverOk({"search", "--collection", "fruits", "--text", "green", "--mode", "fulltext"});
+  const std::vector<std::string> lines = Lines(table.out);
+  ASSERT_EQ(lines.size(), 4u) << table.out;  // "query 0", the header, kiwi and lime
+  EXPECT_THAT(lines[1], AllOf(HasSubstr("SCORE"), Not(HasSubstr("DISTANCE"))));
+  EXPECT_THAT(table.out, AllOf(HasSubstr("a green kiwi"), HasSubstr("a green lime")));
+  EXPECT_THAT(table.err, HasSubstr("mode=fulltext"));
+
+  // Two queries, JSON: a score > 0 and no distance; the filter applies.
+  CommandRun json = QuiverOk({"search", "--collection", "fruits", "--text", "green OR red",
+                              "--text", "plum", "--mode", "fulltext", "--json", "--include", "id",
+                              "--where", R"({"price": {"$lt": 2}})"});
+  const std::vector<std::string> results = Lines(json.out);
+  ASSERT_EQ(results.size(), 2u) << json.out;
+  const Json first = Json::parse(results[0]);
+  ASSERT_EQ(first["matches"].size(), 2u);
+  for (const Json& match : first["matches"]) {
+    EXPECT_GT(match["score"].get<double>(), 0.0);
+    EXPECT_TRUE(match["distance"].is_null());
+    EXPECT_TRUE(match["id"] == "kiwi" || match["id"] == "lime") << match;
+  }
+  EXPECT_TRUE(Json::parse(results[1])["matches"].empty());  // the plum has no price
+}
+
+TEST_F(CliTextTest, BadTextSearchesNameTheProblem) {
+  CommandRun syntax = Quiver({"search", "--data", data_, "--collection", "fruits", "--text",
+                              "green AND", "--mode", "fulltext"});
+  EXPECT_EQ(syntax.exit_status, 1);
+  EXPECT_THAT(syntax.err, HasSubstr("queries[0]: fts5: syntax error"));
+  // Vector and hybrid modes embed the text: this collection has no model.
+  CommandRun hybrid = Quiver(
+      {"search", "--data", data_, "--collection", "fruits", "--text", "green", "--mode", "hybrid"});
+  EXPECT_EQ(hybrid.exit_status, 2);
+  EXPECT_THAT(hybrid.err, AllOf(HasSubstr("no embedding model"), HasSubstr("--mode fulltext")));
+  CommandRun both = Quiver({"search", "--data", data_, "--collection", "fruits", "--text", "green",
+                            "--vector", "1,0,0"});
+  EXPECT_NE(both.exit_status, 0);
+  EXPECT_THAT(both.err, HasSubstr("excludes"));
+  CommandRun orphan_flag = Quiver({"search", "--data", data_, "--collection", "fruits", "--vector",
+                                   "1,0,0", "--mode", "hybrid"});
+  EXPECT_NE(orphan_flag.exit_status, 0);
+  EXPECT_THAT(orphan_flag.err, HasSubstr("--mode requires --text"));
+  CommandRun weight = Quiver({"search", "--data", data_, "--collection", "fruits", "--text",
+                              "green", "--mode", "hybrid", "--vector-weight", "1.5"});
+  EXPECT_NE(weight.exit_status, 0);
+  EXPECT_THAT(weight.err, HasSubstr("--vector-weight"));
+}
+
 }  // namespace
 }  // namespace quiver::cli

@@ -8,7 +8,8 @@
 //   I1  every acknowledged upsert is present with its latest version;
 //   I2  every acknowledged delete stays deleted;
 //   I9  the operation in flight at the kill is all-or-nothing;
-//   I7  SQLite and the index agree (Verify), and SQLite's own files
+//   I7  SQLite and the index agree (Verify), the full-text index finds the
+//       latest versions by their text, and SQLite's own files
 //       (database, WAL, SHM) survive every kill.
 // Iterations: QUIVER_KILL_ITERATIONS (default 100); the store keeps growing
 // across iterations, so later kills hit bigger WALs and checkpoints.
@@ -210,6 +211,25 @@ TEST(KillTest, SigkillLoopKeepsEveryAcknowledgedWrite) {
     auto report = *(*c)->Verify();
     ASSERT_TRUE(report.clean()) << "iteration " << iteration << ": "
                                 << ::testing::PrintToString(report.problems);
+    // The full-text index is written in the records' transaction: the text
+    // "v<version>" finds exactly the live keys of that version, for the last
+    // few versions written (the ones a kill most likely interrupted).
+    std::map<std::uint64_t, std::set<Key>> keys_of_version;
+    for (const auto& [key, version] : model) keys_of_version[version].insert(key);
+    std::size_t versions_checked = 0;
+    for (auto it = keys_of_version.rbegin(); it != keys_of_version.rend() && versions_checked < 5;
+         ++it, ++versions_checked) {
+      TextSearchOptions text;
+      text.mode = TextSearchMode::kFullText;
+      text.search.k = kMaxSearchK;
+      text.search.include_text = text.search.include_metadata = false;
+      auto found = (*c)->SearchText({"v" + std::to_string(it->first)}, text);
+      ASSERT_TRUE(found.ok()) << found.status().ToString();
+      std::set<Key> got;
+      for (const Match& m : (*found)[0]) got.insert(m.key);
+      ASSERT_EQ(got, it->second) << "iteration " << iteration << ": full-text search for v"
+                                 << it->first;
+    }
     // The newest acknowledged version of each key is in the index: an exact
     // search finds it at distance 0. The approximate (HNSW) search is
     // measured, not asserted: graph quality is recall, not durability.

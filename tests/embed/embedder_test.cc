@@ -17,6 +17,7 @@
 #include "embed/unigram_tokenizer.h"
 #include "quiver/embedders.h"
 #include "quiver/quiver.h"
+#include "util/crash_point.h"
 
 namespace quiver {
 namespace {
@@ -275,6 +276,166 @@ TEST(TextRecords, AnotherVersionOfTheModelIsRefusedWithTheRebuildCommand) {
   EXPECT_EQ(found.status().code(), StatusCode::kFailedPrecondition);
   EXPECT_THAT(found.status().message(), HasSubstr("quiver rebuild --collection"));
 }
+
+// --- Re-embedding -------------------------------------------------------------------
+
+/// A second model of other dimensions: a hashed bag of words (64-d, unit length).
+class BagOfWords final : public Embedder {
+ public:
+  BagOfWords() {
+    info_.id = "test-bow";
+    info_.version = "1";
+    info_.dimensions = 64;
+    info_.metric = Metric::kCos;
+    info_.max_batch = 5;
+  }
+  const EmbedderInfo& info() const override { return info_; }
+  Status CheckText(std::string_view text) const override {
+    return text.empty() ? Status::InvalidArgument("is empty") : Status::Ok();
+  }
+  Result<std::vector<float>> Embed(const std::vector<std::string>& texts, EmbedPurpose) override {
+    std::vector<float> out(texts.size() * 64, 0.0f);
+    for (std::size_t t = 0; t < texts.size(); ++t) {
+      std::istringstream words(texts[t]);
+      std::string w;
+      while (words >> w) out[t * 64 + std::hash<std::string>{}(w) % 64] += 1.0f;
+      double norm = 0;
+      for (int j = 0; j < 64; ++j) norm += out[t * 64 + j] * out[t * 64 + j];
+      for (int j = 0; j < 64; ++j) out[t * 64 + j] /= static_cast<float>(std::sqrt(norm));
+    }
+    return out;
+  }
+
+ private:
+  EmbedderInfo info_;
+};
+
+/// A store with `n` text records in collection "docs", embedded by use-lite.
+std::unique_ptr<Store> StoreWithTexts(const std::string& dir, std::size_t n) {
+  auto store = Store::Open(dir, WithModels());
+  EXPECT_TRUE(store.ok());
+  auto docs = (*store)->CreateCollection("docs", ConfigForEmbedder(Model()->info()));
+  EXPECT_TRUE(docs.ok());
+  std::vector<Record> records(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    records[i].key = i + 1;
+    records[i].text =
+        "record number " + std::to_string(i) + " about topic " + std::to_string(i % 7);
+    records[i].metadata = R"({"i": )" + std::to_string(i) + "}";
+  }
+  EXPECT_TRUE((*docs)->Upsert(records).ok());
+  return std::move(store).value();
+}
+
+TEST(Reembed, SwapsInTheNewModelsEmbeddingsAndDimensions) {
+  TempDir dir;
+  auto store = StoreWithTexts(dir.path(), 40);
+  auto before = (*store).GetCollection("docs");
+  ASSERT_TRUE(before.ok());
+  ReembedOptions options;
+  options.embedder = std::make_shared<BagOfWords>();
+  std::uint64_t last_progress = 0;
+  options.progress = [&](std::uint64_t done, std::uint64_t total) {
+    EXPECT_EQ(total, 40u);
+    last_progress = done;
+  };
+  auto report = store->Reembed("docs", options);
+  ASSERT_TRUE(report.ok()) << report.status().ToString();
+  EXPECT_EQ(report->records, 40u);
+  EXPECT_EQ(last_progress, 40u);
+  // The old handle is told the collection was replaced; a new one sees the new model.
+  EXPECT_THAT((*before)->Count().status().message(), HasSubstr("replaced by a re-embedding"));
+  auto docs = store->GetCollection("docs");
+  ASSERT_TRUE(docs.ok());
+  EXPECT_EQ((*docs)->config().dimensions, 64u);
+  EXPECT_EQ((*docs)->config().model_id, "test-bow");
+  auto got = (*docs)->Get({7});
+  ASSERT_TRUE(got.ok() && (*got)[0]);
+  EXPECT_EQ((*got)[0]->embedding.size(), 64u);
+  EXPECT_EQ((*got)[0]->metadata, R"({"i": 6})");
+  auto found = (*docs)->SearchText({"record number 12 about topic 5"}, TextSearchOptions{});
+  ASSERT_TRUE(found.ok()) << found.status().ToString();
+  EXPECT_EQ((*found)[0][0].key, 13u);
+  // Survives a reopen, and the store holds no hidden leftovers.
+  ASSERT_TRUE(store->Close().ok());
+  auto reopened = Store::Open(dir.path(), WithModels());
+  ASSERT_TRUE(reopened.ok());
+  auto listed = (*reopened)->ListCollections();
+  ASSERT_EQ(listed->size(), 1u);
+  EXPECT_EQ((*listed)[0].config.dimensions, 64u);
+  auto verified = (*(*reopened)->GetCollection("docs"))->Verify();
+  ASSERT_TRUE(verified.ok());
+  EXPECT_TRUE(verified->clean());
+}
+
+TEST(Reembed, RecordsWithoutTextAreReportedNotSilentlyDropped) {
+  TempDir dir;
+  auto store = StoreWithTexts(dir.path(), 5);
+  Record vector_only;
+  vector_only.key = 99;
+  vector_only.embedding.assign(512, 0.05f);
+  ASSERT_TRUE((*store->GetCollection("docs"))->Upsert({vector_only}).ok());
+  ReembedOptions options;
+  options.embedder = std::make_shared<BagOfWords>();
+  auto refused = store->Reembed("docs", options);
+  EXPECT_EQ(refused.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_THAT(refused.status().message(), HasSubstr("1 of 6 records have no text"));
+  EXPECT_THAT(refused.status().message(), HasSubstr("99"));
+  EXPECT_EQ((*store->GetCollection("docs"))->config().dimensions, 512u);  // unchanged
+
+  options.drop_records_without_text = true;
+  auto report = store->Reembed("docs", options);
+  ASSERT_TRUE(report.ok()) << report.status().ToString();
+  EXPECT_EQ(report->records, 5u);
+  EXPECT_EQ(report->dropped_without_text, 1u);
+  EXPECT_EQ(*(*store->GetCollection("docs"))->Count(), 5u);
+}
+
+class ReembedCrash : public ::testing::TestWithParam<const char*> {
+ protected:
+  void TearDown() override { crash_point::DisarmAll(); }
+};
+
+// A crash before the swap leaves the old model in charge; after it, the new one.
+// Either way the next open drops the hidden collection and verifies clean.
+TEST_P(ReembedCrash, LeavesExactlyOneModelInCharge) {
+  const std::string point = GetParam();
+  TempDir dir;
+  {
+    auto store = StoreWithTexts(dir.path(), 20);
+    crash_point::Arm(point, [](std::string_view p) {
+      return Status::IOError("simulated crash at " + std::string(p));
+    });
+    ReembedOptions options;
+    options.embedder = std::make_shared<BagOfWords>();
+    EXPECT_FALSE(store->Reembed("docs", options).ok());
+    crash_point::DisarmAll();
+  }
+  StoreOptions options = WithModels();
+  auto bow = std::make_shared<BagOfWords>();
+  auto base = embed::MakeResolver();
+  options.embedder_resolver = [bow, base](const std::string& id, const std::string& version) {
+    return id == "test-bow" ? Result<std::shared_ptr<Embedder>>(bow) : base(id, version);
+  };
+  auto reopened = Store::Open(dir.path(), options);
+  ASSERT_TRUE(reopened.ok()) << reopened.status().ToString();
+  auto listed = (*reopened)->ListCollections();
+  ASSERT_EQ(listed->size(), 1u);  // no hidden collection is left
+  auto docs = (*reopened)->GetCollection("docs");
+  ASSERT_TRUE(docs.ok());
+  const bool swapped = point == std::string("reembed.after_swap");
+  EXPECT_EQ((*docs)->config().dimensions, swapped ? 64u : 512u);
+  EXPECT_EQ(*(*docs)->Count(), 20u);
+  auto verified = (*docs)->Verify();
+  ASSERT_TRUE(verified.ok());
+  EXPECT_TRUE(verified->clean());
+  auto found = (*docs)->SearchText({"record number 3 about topic 3"}, TextSearchOptions{});
+  ASSERT_TRUE(found.ok()) << found.status().ToString();
+  EXPECT_FALSE((*found)[0].empty());
+}
+
+INSTANTIATE_TEST_SUITE_P(Points, ReembedCrash,
+                         ::testing::Values("reembed.before_swap", "reembed.after_swap"));
 
 }  // namespace
 }  // namespace quiver
