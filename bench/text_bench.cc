@@ -29,8 +29,10 @@
 // "client-hybrid" fuses a vector search of the sentence and a BM25 search of
 // the OR query in this program, with the library's formulas (RRF 1/(rrf_k +
 // rank), or min-max weighted) over the library's default candidates,
-// max(4k, 50) per side. "fulltext-and" is the sentence's words ANDed, as
-// FTS5 reads a plain query, to show why the OR is needed.
+// max(4k, 50) per side. "fulltext-raw" passes the sentence to FTS5 as it is
+// (what a caller would try first: punctuation is a syntax error, counted in
+// the errors column) and "fulltext-and" quotes its words, which FTS5 ANDs:
+// they show why the OR query is needed.
 //
 //   build/release/bench/quiver_bench_text [--data data/wordnet] [--help]
 
@@ -80,14 +82,16 @@ Prepare the data first:  /usr/bin/python3 bench/prepare_wordnet.py
   --embed-rounds N      interleaved rounds per thread count; the median is reported (default 3)
   --batch N             records per Upsert in the import (default 1000)
   --k N                 results per query (default 10)
-  --modes LIST          any of fulltext-and,fulltext,vector,hybrid,weighted,client-hybrid,
-                        client-weighted (default all)
+  --modes LIST          any of fulltext-raw,fulltext-and,fulltext,vector,hybrid,weighted,
+                        client-hybrid,client-weighted (default all)
   --stopwords on|off    drop English stopwords from the OR query of BM25 (default on)
   --sections LIST       any of embed,import,query,open (default all)
   --self-check N        also query N definitions with their own text, which must find
                         themselves: a check of the pipeline (default 200; 0 = skip)
   --show N              print the relevant definition and the top 3 of vector and BM25
                         search for the first N queries of each set (default 0)
+  --check-fusion N      compare the library's hybrid ranking with the formulas applied here,
+                        on the first N queries of each set (default 100; 0 = skip)
   --open-runs N         fresh processes measured by the open section; median (default 3)
   --model-dir DIR       the use-lite model (default: the resolver's models directory/use-lite)
   --quiver-binary FILE  whose size is reported (default build/release/quiver)
@@ -108,7 +112,8 @@ struct Args {
   std::size_t embed_rounds = 3;
   std::size_t batch = 1000;
   std::size_t k = 10;
-  std::string modes = "fulltext-and,fulltext,vector,hybrid,weighted,client-hybrid,client-weighted";
+  std::string modes =
+      "fulltext-raw,fulltext-and,fulltext,vector,hybrid,weighted,client-hybrid,client-weighted";
   bool stopwords = true;
   std::string sections = "embed,import,query,open";
   std::size_t open_runs = 3;
@@ -116,6 +121,7 @@ struct Args {
   std::string quiver_binary = "build/release/quiver";
   std::size_t self_check = 200;
   std::size_t show = 0;
+  std::size_t check_fusion = 100;
   bool probe_open = false;  // internal: the child process of the open section
 };
 
@@ -533,9 +539,9 @@ void QuerySection(const Args& args, const std::vector<QuerySet>& sets) {
   const std::size_t k = args.k;
   const std::size_t candidates =
       std::min<std::size_t>(kMaxSearchK, std::max<std::size_t>(4 * k, 50));
-  const std::vector<std::string> order = {"fulltext-and",   "fulltext", "vector",
-                                          "hybrid",         "weighted", "client-hybrid",
-                                          "client-weighted"};
+  const std::vector<std::string> order = {"fulltext-raw",  "fulltext-and",   "fulltext",
+                                          "vector",        "hybrid",         "weighted",
+                                          "client-hybrid", "client-weighted"};
   bool fulltext_supported = true;
   std::string not_supported;
 
@@ -602,6 +608,12 @@ void QuerySection(const Args& args, const std::vector<QuerySet>& sets) {
       const Query& q = queries[qi];
       const std::string or_query = FtsQuery(q.text, args.stopwords, " OR ");
       std::vector<Candidate> list;
+      if (modes.count("fulltext-raw") && fulltext_supported) {
+        TextSearchOptions o = base_options(k);
+        o.mode = TextSearchMode::kFullText;
+        ModeResult& r = results["fulltext-raw"];
+        if (call(q.text, o, r, &list)) Score(r, keys_of(list, k), q, k);
+      }
       if (modes.count("fulltext-and") && fulltext_supported) {
         TextSearchOptions o = base_options(k);
         o.mode = TextSearchMode::kFullText;
@@ -678,6 +690,35 @@ void QuerySection(const Args& args, const std::vector<QuerySet>& sets) {
     }
     if (!fulltext_supported) {
       fmt::print("full-text and hybrid modes: not supported by this build ({})\n", not_supported);
+    } else if (args.check_fusion > 0) {
+      // The library's hybrid ranking against the documented formulas applied
+      // here to the library's own two candidate lists of the same string.
+      for (const bool weighted : {false, true}) {
+        std::size_t same_order = 0, same_set = 0, n = 0;
+        for (std::size_t qi = 0; qi < std::min(args.check_fusion, queries.size()); ++qi) {
+          const std::string or_query = FtsQuery(queries[qi].text, args.stopwords, " OR ");
+          ModeResult ignored;
+          std::vector<Candidate> vec, bm25, fused;
+          TextSearchOptions o = base_options(candidates);
+          if (!call(or_query, o, ignored, &vec)) continue;
+          o.mode = TextSearchMode::kFullText;
+          if (!call(or_query, o, ignored, &bm25)) continue;
+          o = base_options(k);
+          o.mode = TextSearchMode::kHybrid;
+          o.fusion = weighted ? FusionMethod::kWeighted : FusionMethod::kReciprocalRank;
+          if (!call(or_query, o, ignored, &fused)) continue;
+          const std::vector<Key> mine = Fuse(vec, bm25, weighted, 60, 0.5f, k);
+          const std::vector<Key> theirs = keys_of(fused, k);
+          ++n;
+          same_order += mine == theirs;
+          same_set += std::set<Key>(mine.begin(), mine.end()) ==
+                      std::set<Key>(theirs.begin(), theirs.end());
+        }
+        fmt::print(
+            "fusion check ({}): the library's hybrid top {} equals this program's fusion of "
+            "its two candidate lists for {} of {} queries ({} as a set)\n",
+            weighted ? "weighted 0.5" : "RRF k=60", k, same_order, n, same_set);
+      }
     }
     std::fflush(stdout);
   }
@@ -878,6 +919,8 @@ int main(int argc, char** argv) {
         args.sections = value(i);
       } else if (flag == "--self-check") {
         args.self_check = std::stoul(value(i));
+      } else if (flag == "--check-fusion") {
+        args.check_fusion = std::stoul(value(i));
       } else if (flag == "--show") {
         args.show = std::stoul(value(i));
       } else if (flag == "--open-runs") {
