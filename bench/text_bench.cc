@@ -758,11 +758,15 @@ int ProbeOpen(const Args& args) {
   for (int i = 0; i < 20; ++i) {
     later.push_back(timed(fmt::format("another query, number {}", i), TextSearchMode::kVector));
   }
-  const double first_fulltext = timed("\"definition\" OR \"sentence\"", TextSearchMode::kFullText);
-  const double second_fulltext = timed("\"water\" OR \"animal\"", TextSearchMode::kFullText);
+  // The same BM25 query, cold (first in the process) and then warm.
+  const std::string words = "\"water\" OR \"animal\" OR \"small\"";
+  const double first_fulltext = timed(words, TextSearchMode::kFullText);
+  std::vector<double> later_fulltext;
+  for (int i = 0; i < 20; ++i) later_fulltext.push_back(timed(words, TextSearchMode::kFullText));
+  const double second_fulltext = Median(later_fulltext);
   fmt::print(
       "open_ms={:.1f} first_vector_ms={:.1f} later_vector_ms={:.2f} "
-      "first_fulltext_ms={:.2f} second_fulltext_ms={:.2f} rss_kib={}\n",
+      "first_fulltext_ms={:.2f} later_fulltext_ms={:.2f} rss_kib={}\n",
       open_ms, first_vector, Median(later), first_fulltext, second_fulltext, CurrentRssKib());
   collection.reset();
   (void)store->Close();
@@ -797,8 +801,8 @@ void OpenSection(const Args& args) {
       "Store::Open + GetCollection {}; first vector SearchText (loads the model) {}; "
       "later ones {}\n",
       ms("open_ms"), ms("first_vector_ms"), ms("later_vector_ms"));
-  fmt::print("first full-text SearchText {}; second {}; child peak RSS {} MiB\n",
-             ms("first_fulltext_ms"), ms("second_fulltext_ms"), peak / 1024);
+  fmt::print("first full-text SearchText {}; the same query later {}; child peak RSS {} MiB\n",
+             ms("first_fulltext_ms"), ms("later_fulltext_ms"), peak / 1024);
   std::string stripped = "(strip not run)";
   if (std::filesystem::exists(args.quiver_binary)) {
     const std::string copy = args.store + ".quiver-stripped";
