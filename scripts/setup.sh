@@ -26,6 +26,8 @@
 #                                weights, SentencePiece vocabulary): the local text embedding
 #                                model, converted to third_party/models/use-lite/model.onnx
 #   python3-onnx                 that conversion (tools/use_lite/convert.py, /usr/bin/python3)
+#   wordnet-base                 WordNet 3.0's definitions and example sentences: the English
+#                                retrieval set of the text benchmark (bench/prepare_wordnet.py)
 #   strace, eatmydata, e2fsprogs  crash tests: syscall fault injection, real power cuts on a
 #                                loop-mounted ext4 image, and the proof that they have teeth
 #   wrk                          the HTTP load benchmark (bench/http_bench.sh)
@@ -53,6 +55,7 @@ APT_PACKAGES=(
   libhnswlib-dev libfaiss-dev python3-matplotlib
   python3-dev pybind11-dev python3-pybind11 python3-pytest python3-hnswlib
   python3-onnx
+  wordnet-base
 )
 
 log() { printf '[setup] %s\n' "$*" >&2; }
