@@ -53,8 +53,9 @@ struct SearchFlags {
   bool explain = false;
   // Text search: each --text is one query.
   std::vector<std::string> texts;
-  std::string mode = "vector";  // vector, fulltext or hybrid
-  std::string fusion = "rrf";   // rrf or weighted
+  std::string mode = "vector";   // vector, fulltext or hybrid
+  std::string syntax = "plain";  // plain or fts5
+  std::string fusion = "rrf";    // rrf or weighted
   std::size_t rrf_k = TextSearchOptions{}.rrf_k;
   float vector_weight = TextSearchOptions{}.vector_weight;
   std::size_t candidates = 0;  // 0 = max(4k, 50)
@@ -219,6 +220,7 @@ SearchOptions ToSearchOptions(const SearchFlags& flags) {
 TextSearchOptions ToTextSearchOptions(const SearchFlags& flags) {
   TextSearchOptions options;
   options.search = ToSearchOptions(flags);
+  options.syntax = flags.syntax == "fts5" ? TextQuerySyntax::kFts5 : TextQuerySyntax::kPlain;
   options.mode = flags.mode == "fulltext" ? TextSearchMode::kFullText
                  : flags.mode == "hybrid" ? TextSearchMode::kHybrid
                                           : TextSearchMode::kVector;
@@ -401,8 +403,8 @@ Command AddSearchCommand(CLI::App& app, const GlobalOptions& global) {
       command
           ->add_option("--text", flags->texts,
                        "A query text (repeat for several queries); --mode says how it is "
-                       "searched. Full-text queries use SQLite FTS5's syntax: words are ANDed, "
-                       "\"a phrase\", OR, NOT, prefix*")
+                       "searched. For full text it is plain language (records with any of its "
+                       "words, BM25-ranked) unless --syntax fts5")
           ->type_name("TEXT")
           ->excludes(file)
           ->excludes(vector);
@@ -411,6 +413,14 @@ Command AddSearchCommand(CLI::App& app, const GlobalOptions& global) {
                    "With --text: vector (embed it with the collection's model), fulltext "
                    "(BM25 over the record texts; no model needed) or hybrid (both, fused)")
       ->check(CLI::IsMember({"vector", "fulltext", "hybrid"}))
+      ->capture_default_str()
+      ->needs(text);
+  command
+      ->add_option("--syntax", flags->syntax,
+                   "How the full-text side reads --text: plain (any of its words, no "
+                   "operators) or fts5 (SQLite FTS5's syntax: words ANDed, \"a phrase\", OR, "
+                   "NOT, prefix*)")
+      ->check(CLI::IsMember({"plain", "fts5"}))
       ->capture_default_str()
       ->needs(text);
   command

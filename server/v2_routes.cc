@@ -454,7 +454,7 @@ Result<Reply> CountWhere(Service& service, const httplib::Request& request) {
   return Reply::Json({{"count", count}});
 }
 
-// The text-search fields of a query body: "mode", "fusion", "rrf_k",
+// The text-search fields of a query body: "mode", "syntax", "fusion", "rrf_k",
 // "vector_weight", "candidates". Only text queries ("text", "texts") take
 // them (a vector query may say "mode": "vector"). Ranges are the library's
 // (TextSearchOptions), checked here so that the field is named as sent.
@@ -475,6 +475,20 @@ Result<TextSearchOptions> ParseTextOptions(const JsonObject& root, bool by_text)
     if (!by_text && options.mode != TextSearchMode::kVector) {
       return Status::InvalidArgument(fmt::format(
           "mode: '{}' searches by text; give 'text' or 'texts' instead of vectors", name));
+    }
+  }
+  if (std::optional<JsonValue> syntax = root.Optional("syntax")) {
+    if (!by_text) {
+      return Status::InvalidArgument("syntax: applies to text queries; give 'text' or 'texts'");
+    }
+    QS_ASSIGN_OR_RETURN(std::string_view name, syntax->AsString());
+    if (name == "plain") {
+      options.syntax = TextQuerySyntax::kPlain;
+    } else if (name == "fts5") {
+      options.syntax = TextQuerySyntax::kFts5;
+    } else {
+      return Status::InvalidArgument(
+          fmt::format("syntax: '{}' is not a query syntax; expected plain or fts5", name));
     }
   }
   for (std::string_view field : {"fusion", "rrf_k", "vector_weight", "candidates"}) {
@@ -542,7 +556,7 @@ Result<Reply> Query(Service& service, const httplib::Request& request) {
   QS_ASSIGN_OR_RETURN(std::unique_ptr<JsonBody> body, JsonBody::Parse(request.body));
   QS_ASSIGN_OR_RETURN(JsonObject root, body->RootObject());
   QS_RETURN_IF_ERROR(
-      root.OnlyFields({"vector", "vectors", "text", "texts", "mode", "fusion", "rrf_k",
+      root.OnlyFields({"vector", "vectors", "text", "texts", "mode", "syntax", "fusion", "rrf_k",
                        "vector_weight", "candidates", "k", "expansion_search", "include", "where",
                        "max_distance", "rerank", "rerank_oversample", "explain"}));
 

@@ -197,12 +197,27 @@ enum class FusionMethod : std::uint8_t {
   kWeighted = 1,
 };
 
+/// How kFullText and kHybrid read a query's text on the full-text side.
+enum class TextQuerySyntax : std::uint8_t {
+  /// Natural language (the default): the full-text side matches records that
+  /// contain ANY of the query's words, each word quoted, so that no character
+  /// is an operator and no query is a syntax error; BM25 ranks records that
+  /// match more, and rarer, words first. The vector side embeds the text as
+  /// written.
+  kPlain = 0,
+  /// SQLite FTS5's query syntax, passed as is: words are ANDed, "phrases",
+  /// OR, NOT, NEAR, prefix*. A syntax error is InvalidArgument. The vector
+  /// side of kHybrid embeds the query as written, operators included.
+  kFts5 = 1,
+};
+
 /// Options of Collection::SearchText.
 struct TextSearchOptions {
   /// k, filter (applied to both sides of a hybrid search), include_*,
   /// expansion_search, max_distance (vector side only), rerank.
   SearchOptions search;
   TextSearchMode mode = TextSearchMode::kVector;
+  TextQuerySyntax syntax = TextQuerySyntax::kPlain;
   FusionMethod fusion = FusionMethod::kReciprocalRank;
   /// RRF's constant k; 1..10000. 60 as in the paper.
   std::size_t rrf_k = 60;

@@ -16,6 +16,7 @@
 // is dropped by FillResults, like a record deleted during a vector search.
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <limits>
 
@@ -115,6 +116,32 @@ Status CollectionImpl::ValidateTextOptions(const TextSearchOptions& options,
   return Status::Ok();
 }
 
+/// The FTS5 query of `text`: as is for kFts5; for kPlain, each word (a run
+/// of ASCII letters, digits, '_' or non-ASCII bytes, which FTS5's unicode61
+/// tokenizer splits further where it must) as a quoted phrase, ORed. Empty
+/// when the text has no word.
+namespace {
+std::string FullTextQueryOf(const std::string& text, TextQuerySyntax syntax) {
+  if (syntax == TextQuerySyntax::kFts5) return text;
+  std::string out;
+  std::size_t i = 0;
+  auto word_byte = [](unsigned char c) { return std::isalnum(c) || c == '_' || c >= 0x80; };
+  while (i < text.size()) {
+    while (i < text.size() && !word_byte(static_cast<unsigned char>(text[i]))) ++i;
+    std::size_t j = i;
+    while (j < text.size() && word_byte(static_cast<unsigned char>(text[j]))) ++j;
+    if (j > i) {
+      if (!out.empty()) out += " OR ";
+      out += '"';
+      out.append(text, i, j - i);  // no '"' inside: it is not a word byte
+      out += '"';
+    }
+    i = j;
+  }
+  return out;
+}
+}  // namespace
+
 Result<std::vector<std::vector<Match>>> CollectionImpl::SearchFullTextOrHybrid(
     const std::vector<std::string>& queries, const std::vector<float>& query_vectors,
     const TextSearchOptions& options) {
@@ -150,7 +177,11 @@ Result<std::vector<std::vector<Match>>> CollectionImpl::SearchFullTextOrHybrid(
   std::vector<fusion::VectorCandidate> vector_side;
   std::vector<fusion::TextCandidate> text_side;
   for (std::size_t q = 0; q < num_queries; ++q) {
-    auto hits = context_.db->FullTextSearch(entry_.id, queries[q], where, candidates);
+    const std::string fts_query = FullTextQueryOf(queries[q], options.syntax);
+    Result<std::vector<storage::FullTextHit>> hits = std::vector<storage::FullTextHit>{};
+    if (!fts_query.empty()) {
+      hits = context_.db->FullTextSearch(entry_.id, fts_query, where, candidates);
+    }
     if (!hits.ok()) return NameQuery(hits.status(), q, entry_.name);
     std::vector<Match>& out = results[q];
     if (!hybrid) {

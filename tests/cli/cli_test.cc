@@ -559,7 +559,7 @@ TEST_F(CliTextTest, FullTextSearchPrintsScoresWithoutAnEmbeddingModel) {
 
 TEST_F(CliTextTest, BadTextSearchesNameTheProblem) {
   CommandRun syntax = Quiver({"search", "--data", data_, "--collection", "fruits", "--text",
-                              "green AND", "--mode", "fulltext"});
+                              "green AND", "--mode", "fulltext", "--syntax", "fts5"});
   EXPECT_EQ(syntax.exit_status, 1);
   EXPECT_THAT(syntax.err, HasSubstr("queries[0]: fts5: syntax error"));
   // Vector and hybrid modes embed the text: this collection has no model.

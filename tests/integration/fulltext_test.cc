@@ -68,7 +68,17 @@ std::string QuerySql(const std::string& dir, const std::string& sql) {
   return value;
 }
 
+/// Full-text search in FTS5's query syntax (most tests below exercise it).
 TextSearchOptions FullText(std::size_t k) {
+  TextSearchOptions options;
+  options.mode = TextSearchMode::kFullText;
+  options.syntax = TextQuerySyntax::kFts5;
+  options.search.k = k;
+  return options;
+}
+
+/// Full-text search of natural language (the default syntax).
+TextSearchOptions PlainFullText(std::size_t k) {
   TextSearchOptions options;
   options.mode = TextSearchMode::kFullText;
   options.search.k = k;
@@ -349,6 +359,25 @@ TEST_F(TextSearchTest, TheFilterIsAppliedBeforeTheTopKIsCut) {
   auto bad = c->SearchText({"tea"}, options);
   ASSERT_EQ(bad.status().code(), StatusCode::kInvalidArgument);
   EXPECT_THAT(bad.status().message(), StartsWith("where.shop.$gt"));
+}
+
+TEST_F(TextSearchTest, PlainQueriesMatchAnyOfTheirWordsAndNeverFailToParse) {
+  auto c = Plain("plain");
+  ASSERT_TRUE(c->Upsert({{1, "", "apple pie with cream", "", {0, 0}},
+                         {2, "", "cherry pie", "", {0, 0}},
+                         {3, "", "banana bread", "", {0, 0}}})
+                  .ok());
+  // A sentence, punctuation and all: records with more (and rarer) of its words first.
+  EXPECT_EQ(SearchKeys(*c, "Is there apple pie, or not?", PlainFullText(10)),
+            (std::vector<Key>{1, 2}));
+  // FTS5's operators are words here, not syntax.
+  EXPECT_EQ(SearchKeys(*c, "banana AND (", PlainFullText(10)), (std::vector<Key>{3}));
+  EXPECT_EQ(SearchKeys(*c, "\"unterminated cherry", PlainFullText(10)), (std::vector<Key>{2}));
+  // No word at all: no match, not an error.
+  auto none = c->SearchText({"?!", "apple"}, PlainFullText(10));
+  ASSERT_TRUE(none.ok()) << none.status().ToString();
+  EXPECT_TRUE((*none)[0].empty());
+  EXPECT_EQ(KeysOf((*none)[1]), (std::vector<Key>{1}));
 }
 
 TEST_F(TextSearchTest, QueriesFts5RefusesAreInvalidArgumentNamingTheQuery) {

@@ -133,12 +133,18 @@ TEST(TextQueryTest, EveryClientMistakeIs4xxNamingTheField) {
     const char* message;  // the error message starts with this
   };
   const Case cases[] = {
-      {R"({"text": "apple AND", "mode": "fulltext"})", 400, "text: fts5: syntax error"},
-      {R"({"texts": ["apple", "AND"], "mode": "fulltext"})", 400,
+      {R"({"text": "apple AND", "mode": "fulltext", "syntax": "fts5"})", 400,
+       "text: fts5: syntax error"},
+      {R"({"texts": ["apple", "AND"], "mode": "fulltext", "syntax": "fts5"})", 400,
        "texts[1]: fts5: syntax error near \"AND\""},
-      {R"({"texts": ["apple", "(x"], "mode": "hybrid"})", 400, "texts[1]: fts5: syntax error"},
-      {R"({"text": "foo:bar", "mode": "fulltext"})", 400, "text: fts5: no such column: foo"},
-      {R"({"text": "*reads", "mode": "fulltext"})", 400, "text: fts5: a query cannot start"},
+      {R"({"texts": ["apple", "(x"], "mode": "hybrid", "syntax": "fts5"})", 400,
+       "texts[1]: fts5: syntax error"},
+      {R"({"text": "foo:bar", "mode": "fulltext", "syntax": "fts5"})", 400,
+       "text: fts5: no such column: foo"},
+      {R"({"text": "*reads", "mode": "fulltext", "syntax": "fts5"})", 400,
+       "text: fts5: a query cannot start"},
+      {R"({"text": "apple", "mode": "fulltext", "syntax": "lucene"})", 400,
+       "syntax: 'lucene' is not a query syntax"},
       {R"({"text": "", "mode": "fulltext"})", 400, "text: is empty"},
       {R"({"texts": ["apple", ""]})", 400, "texts[1]: is empty"},
       {R"({"texts": []})", 400, "texts"},
