@@ -58,12 +58,14 @@ struct ApiError {
 enum class ErrorStyle {
   kNative,   // {"error": {"code": ..., "message": ...}}
   kMemista,  // {"error": "..."}: what memista's clients parse
+  kChroma,   // {"error": "NotFoundError", "message": "..."}: Chroma's ErrorResponse (/api/v2)
 };
 
 /// The JSON body of `error` in `style`.
 std::string ErrorBody(ErrorStyle style, const ApiError& error);
 
-/// The style for a request path: kMemista under /v1/ (but /v1/embeddings), kNative elsewhere. Used
+/// The style for a request path: kMemista under /v1/ (but /v1/embeddings), kChroma under
+/// /api/v2/, kNative elsewhere. Used
 /// where no route matched (404, 405, 413 before routing).
 ErrorStyle ErrorStyleForPath(std::string_view path);
 
