@@ -52,6 +52,54 @@ constexpr char kNoServerEmbedding[] =
     "Quiver does not run Chroma's embedding functions on the server; compute the embeddings in "
     "the client (its embedding function does that) and send them";
 
+/// A response in which some values are JSON texts spliced in verbatim: stored metadata, whose
+/// numbers are float64 (JsonOut prints floats as float32, which would change 1.23456789).
+/// Slot() stands in a placeholder string that Dump() replaces with the text.
+class RawJson {
+ public:
+  /// A placeholder for `text` (valid JSON) in the value being built.
+  JsonOut Slot(std::string text) {
+    texts_.push_back(std::move(text));
+    return JsonOut(fmt::format("\x01quiver-raw:{:x}:{}", Nonce(), texts_.size() - 1));
+  }
+
+  /// `value` serialized with every placeholder replaced by its text.
+  std::string Dump(const JsonOut& value) const {
+    std::string out = DumpJson(value);
+    if (texts_.empty()) return out;
+    // DumpJson escapes the control character 0x01 as a six-character JSON escape.
+    const std::string prefix = fmt::format("\"\\u0001quiver-raw:{:x}:", Nonce());
+    std::string spliced;
+    spliced.reserve(out.size());
+    std::size_t pos = 0;
+    for (std::size_t at; (at = out.find(prefix, pos)) != std::string::npos;) {
+      spliced.append(out, pos, at - pos);
+      const std::size_t digits = at + prefix.size();
+      const std::size_t quote = out.find('"', digits);
+      std::size_t index = 0;
+      std::from_chars(out.data() + digits, out.data() + quote, index);
+      spliced += texts_.at(index);
+      pos = quote + 1;
+    }
+    spliced.append(out, pos, std::string::npos);
+    return spliced;
+  }
+
+  /// The JSON reply of `value`.
+  Reply ToReply(const JsonOut& value, int status = 200) const {
+    return Reply{status, "application/json", Dump(value), {}};
+  }
+
+ private:
+  // Per process, so that a stored string cannot forge a placeholder by accident.
+  static std::uint64_t Nonce() {
+    static const std::uint64_t nonce = KeyForStringId(NewUuid());
+    return nonce;
+  }
+
+  std::vector<std::string> texts_;
+};
+
 // ---------------------------------------------------------------------------
 // Scope: tenant, database, collection
 // ---------------------------------------------------------------------------
@@ -120,13 +168,14 @@ Result<std::shared_ptr<Collection>> MaterializeRecords(Service& service,
 }
 
 /// A collection as Chroma's API returns it (its Collection model).
-Result<JsonOut> CollectionJson(Service& service, const ChromaCollection& chroma) {
+Result<JsonOut> CollectionJson(Service& service, const ChromaCollection& chroma, RawJson& raw) {
   QS_ASSIGN_OR_RETURN(std::shared_ptr<Collection> records, RecordsOf(service, chroma));
   return JsonOut{
       {"id", chroma.id},
       {"name", chroma.name},
       {"configuration_json", JsonOut::parse(chroma.configuration_json)},
-      {"metadata", JsonOut::parse(chroma.metadata_json)},
+      {"metadata",
+       chroma.metadata_json == "null" ? JsonOut(nullptr) : raw.Slot(chroma.metadata_json)},
       {"dimension", records ? JsonOut(records->config().dimensions) : JsonOut(nullptr)},
       {"tenant", chroma.tenant},
       {"database", chroma.database},
@@ -358,13 +407,15 @@ Result<Reply> CreateCollection(Service& service, const httplib::Request& request
   Result<ChromaCollection> created = service.chroma_catalog().Create(chroma, &existing);
   if (!created.ok()) {
     if (get_or_create && existing) {
-      QS_ASSIGN_OR_RETURN(JsonOut json, CollectionJson(service, *existing));
-      return Reply::Json(json);
+      RawJson raw;
+      QS_ASSIGN_OR_RETURN(JsonOut json, CollectionJson(service, *existing, raw));
+      return raw.ToReply(json);
     }
     return created.status();
   }
-  QS_ASSIGN_OR_RETURN(JsonOut json, CollectionJson(service, *created));
-  return Reply::Json(json);
+  RawJson raw;
+  QS_ASSIGN_OR_RETURN(JsonOut json, CollectionJson(service, *created, raw));
+  return raw.ToReply(json);
 }
 
 /// Reads an optional unsigned query parameter; InvalidArgument naming it if malformed.
@@ -391,13 +442,14 @@ Result<Reply> ListCollections(Service& service, const httplib::Request& request)
   QS_ASSIGN_OR_RETURN(std::vector<ChromaCollection> all,
                       service.chroma_catalog().List(tenant, database));
   JsonOut list = JsonOut::array();
+  RawJson raw;
   const std::size_t begin = std::min<std::size_t>(offset.value_or(0), all.size());
   const std::size_t end = limit ? std::min<std::size_t>(all.size(), begin + *limit) : all.size();
   for (std::size_t i = begin; i < end; ++i) {
-    QS_ASSIGN_OR_RETURN(JsonOut json, CollectionJson(service, all[i]));
+    QS_ASSIGN_OR_RETURN(JsonOut json, CollectionJson(service, all[i], raw));
     list.push_back(std::move(json));
   }
-  return Reply::Json(list);
+  return raw.ToReply(list);
 }
 
 /// GET .../collections_count: the number of collections in the database.
@@ -413,8 +465,9 @@ Result<Reply> CountCollections(Service& service, const httplib::Request& request
 /// GET .../collections/{name}: the collection or 404.
 Result<Reply> GetCollection(Service& service, const httplib::Request& request) {
   QS_ASSIGN_OR_RETURN(ChromaCollection chroma, CollectionByName(service, request));
-  QS_ASSIGN_OR_RETURN(JsonOut json, CollectionJson(service, chroma));
-  return Reply::Json(json);
+  RawJson raw;
+  QS_ASSIGN_OR_RETURN(JsonOut json, CollectionJson(service, chroma, raw));
+  return raw.ToReply(json);
 }
 
 /// DELETE .../collections/{name}: drops the records, then the catalog entry (see
@@ -654,11 +707,11 @@ JsonOut DocumentJson(const std::string& text) {
   return text.empty() ? JsonOut(nullptr) : JsonOut(text);
 }
 
-/// A metadata object as Chroma returns it: null for none or an empty object.
-JsonOut MetadataJson(const std::string& metadata) {
+/// A metadata object as Chroma returns it: null for none or an empty object, else the stored
+/// text verbatim (float64 numbers intact).
+JsonOut MetadataJson(const std::string& metadata, RawJson& raw) {
   if (metadata.empty() || metadata == "{}") return nullptr;
-  JsonOut parsed = JsonOut::parse(metadata, nullptr, /*allow_exceptions=*/false);
-  return parsed.is_discarded() ? JsonOut(nullptr) : parsed;
+  return raw.Slot(metadata);
 }
 
 // ---------------------------------------------------------------------------
@@ -835,22 +888,19 @@ Result<Reply> GetRecords(Service& service, const httplib::Request& request) {
   std::vector<Record> records;
   QS_ASSIGN_OR_RETURN(std::shared_ptr<Collection> collection, RecordsOf(service, chroma));
   if (collection && limit.value_or(1) > 0) {
-    if (!selection.where.empty()) {
-      // A bad where is a 400 even when nothing would be read.
-      QS_RETURN_IF_ERROR(collection->Count(selection.where).status());
-    }
     QS_ASSIGN_OR_RETURN(records, SelectRecords(*collection, selection, offset.value_or(0), limit,
                                                include.embeddings));
   }
+  RawJson raw;
   JsonOut ids = JsonOut::array(), documents = JsonOut::array(), metadatas = JsonOut::array(),
           embeddings = JsonOut::array();
   for (const Record& record : records) {
     ids.push_back(record.id);
     if (include.documents) documents.push_back(DocumentJson(record.text));
-    if (include.metadatas) metadatas.push_back(MetadataJson(record.metadata));
+    if (include.metadatas) metadatas.push_back(MetadataJson(record.metadata, raw));
     if (include.embeddings) embeddings.push_back(record.embedding);
   }
-  return Reply::Json(JsonOut{
+  return raw.ToReply(JsonOut{
       {"ids", std::move(ids)},
       {"documents", include.documents ? std::move(documents) : JsonOut(nullptr)},
       {"metadatas", include.metadatas ? std::move(metadatas) : JsonOut(nullptr)},
@@ -882,6 +932,7 @@ Result<Reply> QueryRecords(Service& service, const httplib::Request& request) {
   QS_ASSIGN_OR_RETURN(Include include, ReadInclude(root, {"metadatas", "documents", "distances"},
                                                    /*allow_distances=*/true));
 
+  RawJson raw;
   JsonOut ids = JsonOut::array(), documents = JsonOut::array(), metadatas = JsonOut::array(),
           embeddings = JsonOut::array(), distances = JsonOut::array();
   auto empty_lists = [&] {
@@ -932,7 +983,7 @@ Result<Reply> QueryRecords(Service& service, const httplib::Request& request) {
     for (const Match& match : matches) {
       row_ids.push_back(match.id);
       row_documents.push_back(DocumentJson(match.text));
-      row_metadatas.push_back(MetadataJson(match.metadata));
+      row_metadatas.push_back(MetadataJson(match.metadata, raw));
       row_distances.push_back(match.distance);
       keys.push_back(match.key);
     }
@@ -948,7 +999,7 @@ Result<Reply> QueryRecords(Service& service, const httplib::Request& request) {
     embeddings.push_back(std::move(row_embeddings));
     distances.push_back(std::move(row_distances));
   }
-  return Reply::Json(JsonOut{
+  return raw.ToReply(JsonOut{
       {"ids", std::move(ids)},
       {"documents", include.documents ? std::move(documents) : JsonOut(nullptr)},
       {"metadatas", include.metadatas ? std::move(metadatas) : JsonOut(nullptr)},

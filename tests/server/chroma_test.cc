@@ -171,6 +171,32 @@ TEST(ChromaTest, SpacesGiveChromasDistances) {
   }
 }
 
+TEST(ChromaTest, MetadataNumbersComeBackAsStored) {
+  TestServer server;
+  Response created = server.Post(
+      Collections(), Json{{"name", "precise"}, {"metadata", {{"ratio", 1.2345678901234}}}});
+  ASSERT_EQ(created.status, 200) << created.raw;
+  EXPECT_EQ(created.body["metadata"]["ratio"], 1.2345678901234) << created.raw;
+  const std::string id = created.body["id"];
+  const Json metadata = {{"price", 0.1}, {"big", 9007199254740993LL}, {"name", "x"}};
+  ASSERT_EQ(server
+                .Post(RecordRoute(id, "add"), Json{{"ids", {"a", "b"}},
+                                                   {"embeddings", {Vector({1, 0}), Vector({0, 1})}},
+                                                   {"metadatas", {metadata, nullptr}}})
+                .status,
+            201);
+  Response got = server.Post(RecordRoute(id, "get"), Json{{"ids", {"a", "b"}}});
+  ASSERT_EQ(got.status, 200) << got.raw;
+  EXPECT_EQ(got.body["metadatas"], Json({metadata, nullptr})) << got.raw;
+  Response query = server.Post(RecordRoute(id, "query"),
+                               Json{{"query_embeddings", {Vector({1, 0})}}, {"n_results", 1}});
+  ASSERT_EQ(query.status, 200) << query.raw;
+  EXPECT_EQ(query.body["metadatas"][0][0], metadata) << query.raw;
+  Response listed = server.Get(Collections());
+  ASSERT_EQ(listed.status, 200) << listed.raw;
+  EXPECT_EQ(listed.body[0]["metadata"]["ratio"], 1.2345678901234) << listed.raw;
+}
+
 TEST(ChromaTest, CatalogSurvivesARestart) {
   TestServer server;
   const std::string id = CreateChroma(server, "kept", "cosine");
