@@ -1,10 +1,11 @@
 // Copyright (c) Quiver authors.
 //
 // How the HTTP API reports errors. One mapping from quiver::StatusCode to an
-// HTTP status (StatusToHttp), and two body shapes:
+// HTTP status (StatusToHttp), and three body shapes:
 //
 //   native (/v2, /metrics, ...): {"error": {"code": "invalid_argument", "message": "..."}}
 //   memista (/v1):               {"error": "..."}
+//   chroma (/api/v2):            {"error": "NotFoundError", "message": "..."} (type by HTTP status)
 //
 // The machine codes are StatusCodeName() of the quiver code, plus the
 // transport's own: unauthorized, route_not_found, method_not_allowed,
