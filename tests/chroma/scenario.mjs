@@ -156,6 +156,17 @@ async function main() {
     same(result.metadatas[0][0], metadatas[0], "nearest metadata");
   });
 
+  await step("query with whereDocument", async () => {
+    const result = await collection.query({
+      queryEmbeddings: [[0, 0, 1]],
+      nResults: 5,
+      whereDocument: { $contains: "red" },
+      include: ["documents", "distances"],
+    });
+    same(result.ids[0], ["e", "a"], "ids whose document contains 'red', nearest first");
+    same(result.documents[0], [documents[4], documents[0]], "documents");
+  });
+
   await step("upsert (one new, one changed)", async () => {
     await collection.upsert({
       ids: ["b", "g"],
