@@ -100,6 +100,11 @@ class ChromaCatalog {
   /// Removes the collection with this id durably (NotFound if there is none).
   Status Remove(const std::string& id);
 
+  /// Held while a Chroma collection's Quiver collection is created (first add) or dropped
+  /// (delete), so that an add racing a delete cannot re-create the records of a collection that
+  /// is gone (an orphan nobody could reach).
+  std::mutex& structure_mutex() { return structure_mu_; }
+
  private:
   // Reads the file on first use. Needs mu_.
   Status LoadLocked();
@@ -107,6 +112,7 @@ class ChromaCatalog {
   Status SaveLocked() const;
 
   const std::string path_;
+  std::mutex structure_mu_;  // see structure_mutex(); taken before mu_, never after
   std::mutex mu_;
   bool loaded_ = false;
   std::vector<std::string> tenants_;                            // besides the default

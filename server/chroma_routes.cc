@@ -17,6 +17,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -156,6 +157,11 @@ Result<std::shared_ptr<Collection>> MaterializeRecords(Service& service,
   Store& store = *service.store();
   Result<std::shared_ptr<Collection>> found = store.GetCollection(chroma.QuiverName());
   if (found.ok() || found.status().code() != StatusCode::kNotFound) return found;
+  // Created under the structure lock, and only while the collection is still in the catalog.
+  std::lock_guard<std::mutex> lock(service.chroma_catalog().structure_mutex());
+  QS_ASSIGN_OR_RETURN(std::optional<ChromaCollection> still,
+                      service.chroma_catalog().FindById(chroma.tenant, chroma.database, chroma.id));
+  if (!still) return Status::NotFound(fmt::format("Collection [{}] does not exist", chroma.id));
   CollectionConfig config;
   config.dimensions = static_cast<std::uint32_t>(dimensions);
   config.metric = chroma.metric;
@@ -474,6 +480,7 @@ Result<Reply> GetCollection(Service& service, const httplib::Request& request) {
 /// chroma_catalog.h for why in this order).
 Result<Reply> DeleteCollection(Service& service, const httplib::Request& request) {
   QS_ASSIGN_OR_RETURN(ChromaCollection chroma, CollectionByName(service, request));
+  std::lock_guard<std::mutex> lock(service.chroma_catalog().structure_mutex());
   Status dropped = service.store()->DropCollection(chroma.QuiverName());
   if (!dropped.ok() && dropped.code() != StatusCode::kNotFound) return dropped;
   QS_RETURN_IF_ERROR(service.chroma_catalog().Remove(chroma.id));
