@@ -971,6 +971,11 @@ Result<Reply> QueryRecords(Service& service, const httplib::Request& request) {
       std::vector<std::string> matching_ids;
       for (Record& record : matching) matching_ids.push_back(std::move(record.id));
       nothing_matches = matching_ids.empty();
+      if (matching_ids.size() > kMaxFilterIds) {
+        return Status::InvalidArgument(fmt::format(
+            "where_document: matches {} records; a query supports at most {} in this version",
+            matching_ids.size(), kMaxFilterIds));
+      }
       QS_ASSIGN_OR_RETURN(options.filter, CombinedFilter("", matching_ids));
     } else {
       QS_ASSIGN_OR_RETURN(options.filter, CombinedFilter(selection.where, selection.ids));

@@ -197,6 +197,33 @@ TEST(ChromaTest, MetadataNumbersComeBackAsStored) {
   EXPECT_EQ(listed.body[0]["metadata"]["ratio"], 1.2345678901234) << listed.raw;
 }
 
+TEST(ChromaTest, QueryWhereDocumentOverItsLimitIs400NamingIt) {
+  TestServer server;
+  const std::string id = CreateChroma(server, "many");
+  Json ids = Json::array(), embeddings = Json::array(), documents = Json::array();
+  for (int i = 0; i < 901; ++i) {
+    ids.push_back("r" + std::to_string(i));
+    embeddings.push_back(Vector({1, static_cast<float>(i)}));
+    documents.push_back("same text");
+  }
+  ASSERT_EQ(server
+                .Post(RecordRoute(id, "add"),
+                      Json{{"ids", ids}, {"embeddings", embeddings}, {"documents", documents}})
+                .status,
+            201);
+  Response query = server.Post(
+      RecordRoute(id, "query"),
+      Json{{"query_embeddings", {Vector({1, 0})}}, {"where_document", {{"$contains", "same"}}}});
+  ExpectChromaError(query, 400, "InvalidArgumentError");
+  EXPECT_TRUE(query.body.value("message", "").starts_with("where_document:")) << query.raw;
+  // get has no such limit.
+  Response get =
+      server.Post(RecordRoute(id, "get"),
+                  Json{{"where_document", {{"$contains", "same"}}}, {"include", Json::array()}});
+  ASSERT_EQ(get.status, 200) << get.raw;
+  EXPECT_EQ(get.body["ids"].size(), 901u);
+}
+
 TEST(ChromaTest, CatalogSurvivesARestart) {
   TestServer server;
   const std::string id = CreateChroma(server, "kept", "cosine");
