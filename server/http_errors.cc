@@ -86,10 +86,31 @@ ApiError ApiError::Unavailable(std::string message) {
   return {503, "unavailable", std::move(message)};
 }
 
+// Chroma's error type names (chromadb's errors), which its clients show.
+static std::string ChromaErrorName(const ApiError& error) {
+  switch (error.http_status) {
+    case 400:
+      return "InvalidArgumentError";
+    case 401:
+      return "AuthError";
+    case 404:
+      return "NotFoundError";
+    case 409:
+      return "UniqueConstraintError";
+    case 501:
+      return "NotImplementedError";
+    default:
+      return error.http_status < 500 ? "ChromaError" : "InternalError";
+  }
+}
+
 std::string ErrorBody(ErrorStyle style, const ApiError& error) {
   JsonOut body;
   if (style == ErrorStyle::kMemista) {
     body["error"] = error.message;
+  } else if (style == ErrorStyle::kChroma) {
+    body["error"] = ChromaErrorName(error);
+    body["message"] = error.message;
   } else {
     body["error"] = {{"code", error.code}, {"message", error.message}};
   }
@@ -98,6 +119,7 @@ std::string ErrorBody(ErrorStyle style, const ApiError& error) {
 
 ErrorStyle ErrorStyleForPath(std::string_view path) {
   // /v1/embeddings is OpenAI's API, whose clients read {"error": {"message"}}.
+  if (path.starts_with("/api/v2/")) return ErrorStyle::kChroma;
   return path.starts_with("/v1/") && path != "/v1/embeddings" ? ErrorStyle::kMemista
                                                               : ErrorStyle::kNative;
 }

@@ -1,10 +1,11 @@
 // Copyright (c) Quiver authors.
 //
 // How the HTTP API reports errors. One mapping from quiver::StatusCode to an
-// HTTP status (StatusToHttp), and two body shapes:
+// HTTP status (StatusToHttp), and three body shapes:
 //
 //   native (/v2, /metrics, ...): {"error": {"code": "invalid_argument", "message": "..."}}
 //   memista (/v1):               {"error": "..."}
+//   chroma (/api/v2):            {"error": "NotFoundError", "message": "..."} (type by HTTP status)
 //
 // The machine codes are StatusCodeName() of the quiver code, plus the
 // transport's own: unauthorized, route_not_found, method_not_allowed,
@@ -58,12 +59,14 @@ struct ApiError {
 enum class ErrorStyle {
   kNative,   // {"error": {"code": ..., "message": ...}}
   kMemista,  // {"error": "..."}: what memista's clients parse
+  kChroma,   // {"error": "NotFoundError", "message": "..."}: Chroma's ErrorResponse (/api/v2)
 };
 
 /// The JSON body of `error` in `style`.
 std::string ErrorBody(ErrorStyle style, const ApiError& error);
 
-/// The style for a request path: kMemista under /v1/ (but /v1/embeddings), kNative elsewhere. Used
+/// The style for a request path: kMemista under /v1/ (but /v1/embeddings), kChroma under
+/// /api/v2/, kNative elsewhere. Used
 /// where no route matched (404, 405, 413 before routing).
 ErrorStyle ErrorStyleForPath(std::string_view path);
 

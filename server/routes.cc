@@ -27,7 +27,7 @@ std::vector<Route> BindRoutes(Service& service, ErrorStyle error_style,
 
 std::vector<Route> AllRoutes(Service& service) {
   std::vector<Route> routes;
-  for (auto* make_group : {OperationsRoutes, MemistaRoutes, EmbeddingRoutes, NativeRoutes}) {
+  for (auto* make_group : {OperationsRoutes, MemistaRoutes, EmbeddingRoutes, NativeRoutes, ChromaRoutes}) {
     std::vector<Route> group = make_group(service);
     routes.insert(routes.end(), std::make_move_iterator(group.begin()),
                   std::make_move_iterator(group.end()));

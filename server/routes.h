@@ -41,6 +41,9 @@ std::vector<Route> NativeRoutes(Service& service);
 /// POST /v1/embeddings: OpenAI's embeddings API over the server's local models.
 std::vector<Route> EmbeddingRoutes(Service& service);
 
+/// /api/v2: Chroma's REST API as its JS client chromadb@3.0.14 calls it (docs/chroma.md).
+std::vector<Route> ChromaRoutes(Service& service);
+
 /// /healthz, /readyz, /metrics, /openapi.json, /docs.
 std::vector<Route> OperationsRoutes(Service& service);
 

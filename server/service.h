@@ -15,6 +15,7 @@
 #include "quiver/collection.h"
 #include "quiver/status.h"
 #include "quiver/store.h"
+#include "server/chroma_catalog.h"
 #include "server/metrics.h"
 #include "server/server.h"
 #include "server/swagger_ui.h"
@@ -53,6 +54,9 @@ class Service {
   /// name: the server embeds with its own models only, it is not a proxy.
   Result<std::shared_ptr<Embedder>> LocalEmbedder(const std::string& name);
 
+  /// The Chroma API's catalog (server/chroma_catalog.h), kept in the data directory.
+  ChromaCatalog& chroma_catalog() { return chroma_catalog_; }
+
  private:
   const ServerOptions options_;
   const Logger logger_;
@@ -62,6 +66,7 @@ class Service {
   std::atomic<bool> draining_{false};
   std::mutex embedders_mu_;
   std::vector<std::pair<std::string, std::shared_ptr<Embedder>>> embedders_;  // by name
+  ChromaCatalog chroma_catalog_;
 };
 
 /// ValidateCollectionName, with the message naming the request field.

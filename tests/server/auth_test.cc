@@ -55,6 +55,9 @@ TEST(AuthTest, WithKeyEveryRouteButHealthzNeedsIt) {
       EXPECT_EQ(refused.header("WWW-Authenticate"), "Bearer realm=\"quiver\"");
       if (path.starts_with("/v1/") && path != "/v1/embeddings") {  // memista's shape
         EXPECT_TRUE(refused.body["error"].is_string()) << refused.raw;
+      } else if (path.starts_with("/api/v2/")) {  // Chroma's shape; its heartbeat too
+        EXPECT_EQ(refused.body["error"], "AuthError") << refused.raw;
+        EXPECT_TRUE(refused.body["message"].is_string()) << refused.raw;
       } else {
         EXPECT_EQ(refused.body["error"]["code"], "unauthorized") << refused.raw;
       }

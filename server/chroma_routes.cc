@@ -1,0 +1,1096 @@
+// Copyright (c) Quiver authors.
+//
+// /api/v2: Chroma's REST API, the routes its JS client chromadb@3.0.14 calls,
+// with its request and response shapes, so that Chroma's clients work against
+// `quiver serve` unchanged (docs/chroma.md). How Chroma's names map onto
+// Quiver's is kept in one place, server/chroma_catalog.h.
+//
+// Errors have Chroma's shape {"error": "NotFoundError", "message": "..."}
+// (ErrorStyle::kChroma): a missing collection is 404, a duplicate name 409, a
+// bad field 400 naming it. Not supported in this slice (a clear 4xx/501, never
+// a crash): server-side embedding (records and queries must carry embeddings),
+// uris, base64 embeddings, collection modify and fork, tenant/database delete,
+// where_document's $regex / $not_regex, reset.
+
+#include <algorithm>
+#include <charconv>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "quiver/collection.h"
+#include "quiver/record.h"
+#include "quiver/store.h"
+#include "server/budget.h"
+#include "server/chroma_catalog.h"
+#include "server/json_body.h"
+#include "server/json_out.h"
+#include "server/record_id.h"
+#include "server/routes.h"
+#include "server/search_request.h"
+#include "server/status_macros.h"
+
+namespace quiver::server {
+namespace {
+
+/// The Chroma server version Quiver answers as (the API of chromadb 1.0.x).
+constexpr char kChromaVersion[] = "1.0.0";
+
+/// Ids that one `$in` of a Quiver filter may carry (the filter language's
+/// limit is 1,000 terms in all; the rest is left to `where`).
+constexpr std::size_t kMaxFilterIds = 900;
+
+/// What the message of a missing embedding says.
+constexpr char kNoServerEmbedding[] =
+    "Quiver does not run Chroma's embedding functions on the server; compute the embeddings in "
+    "the client (its embedding function does that) and send them";
+
+/// A response in which some values are JSON texts spliced in verbatim: stored metadata, whose
+/// numbers are float64 (JsonOut prints floats as float32, which would change 1.23456789).
+/// Slot() stands in a placeholder string that Dump() replaces with the text.
+class RawJson {
+ public:
+  /// A placeholder for `text` (valid JSON) in the value being built.
+  JsonOut Slot(std::string text) {
+    texts_.push_back(std::move(text));
+    return JsonOut(fmt::format("\x01quiver-raw:{:x}:{}", Nonce(), texts_.size() - 1));
+  }
+
+  /// `value` serialized with every placeholder replaced by its text.
+  std::string Dump(const JsonOut& value) const {
+    std::string out = DumpJson(value);
+    if (texts_.empty()) return out;
+    // DumpJson escapes the control character 0x01 as a six-character JSON escape.
+    const std::string prefix = fmt::format("\"\\u0001quiver-raw:{:x}:", Nonce());
+    std::string spliced;
+    spliced.reserve(out.size());
+    std::size_t pos = 0;
+    for (std::size_t at; (at = out.find(prefix, pos)) != std::string::npos;) {
+      spliced.append(out, pos, at - pos);
+      const std::size_t digits = at + prefix.size();
+      const std::size_t quote = out.find('"', digits);
+      std::size_t index = 0;
+      std::from_chars(out.data() + digits, out.data() + quote, index);
+      spliced += texts_.at(index);
+      pos = quote + 1;
+    }
+    spliced.append(out, pos, std::string::npos);
+    return spliced;
+  }
+
+  /// The JSON reply of `value`.
+  Reply ToReply(const JsonOut& value, int status = 200) const {
+    return Reply{status, "application/json", Dump(value), {}};
+  }
+
+ private:
+  // Per process, so that a stored string cannot forge a placeholder by accident.
+  static std::uint64_t Nonce() {
+    static const std::uint64_t nonce = KeyForStringId(NewUuid());
+    return nonce;
+  }
+
+  std::vector<std::string> texts_;
+};
+
+// ---------------------------------------------------------------------------
+// Scope: tenant, database, collection
+// ---------------------------------------------------------------------------
+
+/// NotFound unless the tenant (path parameter 1) and its database (2) exist.
+Status CheckDatabase(Service& service, const std::string& tenant, const std::string& database) {
+  QS_ASSIGN_OR_RETURN(bool has_tenant, service.chroma_catalog().HasTenant(tenant));
+  if (!has_tenant) return Status::NotFound(fmt::format("Tenant [{}] not found", tenant));
+  QS_ASSIGN_OR_RETURN(bool has_database, service.chroma_catalog().HasDatabase(tenant, database));
+  if (!has_database) {
+    return Status::NotFound(
+        fmt::format("Database [{}] not found in tenant [{}]", database, tenant));
+  }
+  return Status::Ok();
+}
+
+/// The collection whose UUID is path parameter 3 (the record routes).
+Result<ChromaCollection> CollectionById(Service& service, const httplib::Request& request) {
+  const std::string tenant = PathParameter(request, 1);
+  const std::string database = PathParameter(request, 2);
+  const std::string id = PathParameter(request, 3);
+  QS_RETURN_IF_ERROR(CheckDatabase(service, tenant, database));
+  QS_ASSIGN_OR_RETURN(std::optional<ChromaCollection> found,
+                      service.chroma_catalog().FindById(tenant, database, id));
+  if (!found) return Status::NotFound(fmt::format("Collection [{}] does not exist", id));
+  return *found;
+}
+
+/// The collection whose name is path parameter 3 (get and delete by name, as Chroma's client
+/// calls them: the parameter is named collection_id but carries the name).
+Result<ChromaCollection> CollectionByName(Service& service, const httplib::Request& request) {
+  const std::string tenant = PathParameter(request, 1);
+  const std::string database = PathParameter(request, 2);
+  const std::string name = PathParameter(request, 3);
+  QS_RETURN_IF_ERROR(CheckDatabase(service, tenant, database));
+  QS_ASSIGN_OR_RETURN(std::optional<ChromaCollection> found,
+                      service.chroma_catalog().FindByName(tenant, database, name));
+  if (!found) return Status::NotFound(fmt::format("Collection [{}] does not exist", name));
+  return *found;
+}
+
+/// The Quiver collection holding the records, or null while none was added.
+Result<std::shared_ptr<Collection>> RecordsOf(Service& service, const ChromaCollection& chroma) {
+  Result<std::shared_ptr<Collection>> found = service.store()->GetCollection(chroma.QuiverName());
+  if (found.ok()) return found;
+  if (found.status().code() == StatusCode::kNotFound) return std::shared_ptr<Collection>();
+  return found.status();
+}
+
+/// The Quiver collection holding the records, created with `dimensions` on the first add.
+Result<std::shared_ptr<Collection>> MaterializeRecords(Service& service,
+                                                       const ChromaCollection& chroma,
+                                                       std::size_t dimensions) {
+  Store& store = *service.store();
+  Result<std::shared_ptr<Collection>> found = store.GetCollection(chroma.QuiverName());
+  if (found.ok() || found.status().code() != StatusCode::kNotFound) return found;
+  // Created under the structure lock, and only while the collection is still in the catalog.
+  std::lock_guard<std::mutex> lock(service.chroma_catalog().structure_mutex());
+  QS_ASSIGN_OR_RETURN(std::optional<ChromaCollection> still,
+                      service.chroma_catalog().FindById(chroma.tenant, chroma.database, chroma.id));
+  if (!still) return Status::NotFound(fmt::format("Collection [{}] does not exist", chroma.id));
+  CollectionConfig config;
+  config.dimensions = static_cast<std::uint32_t>(dimensions);
+  config.metric = chroma.metric;
+  config.connectivity = chroma.connectivity;
+  config.expansion_add = chroma.expansion_add;
+  config.expansion_search = chroma.expansion_search;
+  Result<std::shared_ptr<Collection>> created = store.CreateCollection(chroma.QuiverName(), config);
+  if (created.ok() || created.status().code() != StatusCode::kAlreadyExists) return created;
+  return store.GetCollection(chroma.QuiverName());  // a concurrent add created it first
+}
+
+/// A collection as Chroma's API returns it (its Collection model).
+Result<JsonOut> CollectionJson(Service& service, const ChromaCollection& chroma, RawJson& raw) {
+  QS_ASSIGN_OR_RETURN(std::shared_ptr<Collection> records, RecordsOf(service, chroma));
+  return JsonOut{
+      {"id", chroma.id},
+      {"name", chroma.name},
+      {"configuration_json", JsonOut::parse(chroma.configuration_json)},
+      {"metadata",
+       chroma.metadata_json == "null" ? JsonOut(nullptr) : raw.Slot(chroma.metadata_json)},
+      {"dimension", records ? JsonOut(records->config().dimensions) : JsonOut(nullptr)},
+      {"tenant", chroma.tenant},
+      {"database", chroma.database},
+      {"log_position", 0},
+      {"version", 0},
+  };
+}
+
+// ---------------------------------------------------------------------------
+// System routes
+// ---------------------------------------------------------------------------
+
+/// GET /api/v2/heartbeat: {"nanosecond heartbeat": <ns since the epoch>}.
+Result<Reply> Heartbeat(Service&, const httplib::Request&) {
+  const auto now = std::chrono::system_clock::now().time_since_epoch();
+  return Reply::Json(
+      JsonOut{{"nanosecond heartbeat",
+               static_cast<std::int64_t>(
+                   std::chrono::duration_cast<std::chrono::nanoseconds>(now).count())}});
+}
+
+/// GET /api/v2/version: the Chroma version string.
+Result<Reply> Version(Service&, const httplib::Request&) {
+  return Reply::Json(JsonOut(kChromaVersion));
+}
+
+/// GET /api/v2/pre-flight-checks: the batch limit; base64 embeddings are not supported.
+Result<Reply> PreFlightChecks(Service&, const httplib::Request&) {
+  return Reply::Json(
+      JsonOut{{"max_batch_size", kMaxBatchSize}, {"supports_base64_encoding", false}});
+}
+
+/// GET /api/v2/auth/identity: the default tenant and database (one API key, no users).
+Result<Reply> Identity(Service&, const httplib::Request&) {
+  return Reply::Json(JsonOut{{"user_id", ""},
+                             {"tenant", kChromaDefaultTenant},
+                             {"databases", JsonOut::array({kChromaDefaultDatabase})}});
+}
+
+// ---------------------------------------------------------------------------
+// Tenants and databases
+// ---------------------------------------------------------------------------
+
+/// InvalidArgument unless `name` (of `field`) is 1..256 characters of A-Z a-z 0-9 _ - .
+Status ValidateScopeName(std::string_view name, std::string_view field) {
+  const bool valid =
+      !name.empty() && name.size() <= 256 && std::all_of(name.begin(), name.end(), [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.';
+      });
+  if (valid) return Status::Ok();
+  return Status::InvalidArgument(
+      fmt::format("{}: expected 1 to 256 characters of A-Z a-z 0-9 _ - .", field));
+}
+
+/// The "name" field of a tenant or database creation body, validated.
+Result<std::string> ReadName(const httplib::Request& request) {
+  QS_ASSIGN_OR_RETURN(std::unique_ptr<JsonBody> body, JsonBody::Parse(request.body));
+  QS_ASSIGN_OR_RETURN(JsonObject root, body->RootObject());
+  QS_RETURN_IF_ERROR(root.OnlyFields({"name"}));
+  QS_ASSIGN_OR_RETURN(JsonValue name_value, root.Required("name"));
+  QS_ASSIGN_OR_RETURN(std::string_view name, name_value.AsString());
+  QS_RETURN_IF_ERROR(ValidateScopeName(name, "name"));
+  return std::string(name);
+}
+
+/// POST /api/v2/tenants {"name"}: 409 if it exists.
+Result<Reply> CreateTenant(Service& service, const httplib::Request& request) {
+  QS_ASSIGN_OR_RETURN(std::string name, ReadName(request));
+  QS_RETURN_IF_ERROR(service.chroma_catalog().CreateTenant(name));
+  return Reply::Json(JsonOut::object());
+}
+
+/// GET /api/v2/tenants/{tenant_name}: {"name", "resource_name"} or 404.
+Result<Reply> GetTenant(Service& service, const httplib::Request& request) {
+  const std::string name = PathParameter(request, 1);
+  QS_ASSIGN_OR_RETURN(bool exists, service.chroma_catalog().HasTenant(name));
+  if (!exists) return Status::NotFound(fmt::format("Tenant [{}] not found", name));
+  return Reply::Json(JsonOut{{"name", name}, {"resource_name", nullptr}});
+}
+
+/// A database as Chroma returns it; its id is derived from its names (stable, not stored).
+JsonOut DatabaseJson(const std::string& tenant, const std::string& database) {
+  const std::uint64_t a = KeyForStringId(tenant + "/" + database);
+  const std::uint64_t b = KeyForStringId(database + "/" + tenant);
+  const std::string id =
+      fmt::format("{:08x}-{:04x}-{:04x}-{:04x}-{:012x}", a >> 32, (a >> 16) & 0xFFFF, a & 0xFFFF,
+                  b >> 48, b & 0xFFFFFFFFFFFFULL);
+  return JsonOut{{"id", id}, {"name", database}, {"tenant", tenant}};
+}
+
+/// POST /api/v2/tenants/{tenant}/databases {"name"}: 404 without the tenant, 409 if it exists.
+Result<Reply> CreateDatabase(Service& service, const httplib::Request& request) {
+  QS_ASSIGN_OR_RETURN(std::string name, ReadName(request));
+  QS_RETURN_IF_ERROR(service.chroma_catalog().CreateDatabase(PathParameter(request, 1), name));
+  return Reply::Json(JsonOut::object());
+}
+
+/// GET /api/v2/tenants/{tenant}/databases/{database}: the database or 404.
+Result<Reply> GetDatabase(Service& service, const httplib::Request& request) {
+  const std::string tenant = PathParameter(request, 1);
+  const std::string database = PathParameter(request, 2);
+  QS_RETURN_IF_ERROR(CheckDatabase(service, tenant, database));
+  return Reply::Json(DatabaseJson(tenant, database));
+}
+
+// ---------------------------------------------------------------------------
+// Collections
+// ---------------------------------------------------------------------------
+
+/// InvalidArgument unless `name` follows Chroma's rule: 3..512 characters of
+/// A-Z a-z 0-9 . _ -, starting and ending with a letter or digit.
+Status ValidateChromaCollectionName(std::string_view name) {
+  auto alnum = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) != 0; };
+  const bool valid = name.size() >= 3 && name.size() <= 512 && alnum(name.front()) &&
+                     alnum(name.back()) && std::all_of(name.begin(), name.end(), [&](char c) {
+                       return alnum(c) || c == '.' || c == '_' || c == '-';
+                     });
+  if (valid) return Status::Ok();
+  return Status::InvalidArgument(fmt::format(
+      "name: '{}' is not a valid collection name: 3 to 512 characters of A-Z a-z 0-9 . _ -, "
+      "starting and ending with a letter or digit",
+      name.substr(0, 80)));
+}
+
+/// Reads an optional unsigned HNSW setting `field` of `hnsw` into `out`.
+Status ReadHnswSetting(const JsonObject& hnsw, std::string_view field, std::uint64_t max,
+                       std::uint32_t* out) {
+  std::optional<JsonValue> value = hnsw.Optional(field);
+  if (!value) return Status::Ok();
+  QS_ASSIGN_OR_RETURN(std::uint64_t number, value->AsUint(1, max));
+  *out = static_cast<std::uint32_t>(number);
+  return Status::Ok();
+}
+
+/// Maps a Chroma space onto a Quiver metric: l2 = squared L2 (l2sq), cosine = 1 - cos (cos),
+/// ip = 1 - dot (ip): the same distances.
+Result<Metric> MetricForSpace(std::string_view space, std::string_view field) {
+  if (space == "l2") return Metric::kL2sq;
+  if (space == "cosine") return Metric::kCos;
+  if (space == "ip") return Metric::kIp;
+  return Status::InvalidArgument(
+      fmt::format("{}: '{}'; expected \"l2\", \"cosine\" or \"ip\"", field, space));
+}
+
+/// The Chroma space name of a metric.
+const char* SpaceForMetric(Metric metric) {
+  switch (metric) {
+    case Metric::kCos:
+      return "cosine";
+    case Metric::kIp:
+      return "ip";
+    case Metric::kL2sq:
+      return "l2";
+  }
+  return "l2";
+}
+
+/// Fills the Quiver settings and configuration_json of `chroma` from a create body's
+/// "configuration" and "metadata" (the legacy "hnsw:space" key when the configuration has none).
+Status ReadConfiguration(const JsonObject& root, ChromaCollection* chroma) {
+  JsonOut configuration = JsonOut::object();
+  std::optional<std::string> space;
+  if (std::optional<JsonValue> value = root.Optional("configuration")) {
+    QS_ASSIGN_OR_RETURN(JsonObject object, value->AsObject());
+    QS_RETURN_IF_ERROR(object.OnlyFields({"hnsw", "spann", "embedding_function"}));
+    configuration = JsonOut::parse(value->Minified());
+    if (object.Optional("spann")) {
+      return Status::NotSupported(
+          "configuration.spann: SPANN indexes are not supported; use configuration.hnsw");
+    }
+    if (std::optional<JsonValue> hnsw_value = object.Optional("hnsw")) {
+      QS_ASSIGN_OR_RETURN(JsonObject hnsw, hnsw_value->AsObject());
+      QS_RETURN_IF_ERROR(
+          hnsw.OnlyFields({"space", "ef_construction", "ef_search", "max_neighbors",
+                           "resize_factor", "sync_threshold", "batch_size", "num_threads"}));
+      if (std::optional<JsonValue> space_value = hnsw.Optional("space")) {
+        QS_ASSIGN_OR_RETURN(std::string_view name, space_value->AsString());
+        space = std::string(name);
+      }
+      QS_RETURN_IF_ERROR(ReadHnswSetting(hnsw, "max_neighbors", 256, &chroma->connectivity));
+      QS_RETURN_IF_ERROR(ReadHnswSetting(hnsw, "ef_construction", 4096, &chroma->expansion_add));
+      QS_RETURN_IF_ERROR(ReadHnswSetting(hnsw, "ef_search", 4096, &chroma->expansion_search));
+    }
+  }
+  if (std::optional<JsonValue> metadata = root.Optional("metadata")) {
+    QS_ASSIGN_OR_RETURN(JsonObject object, metadata->AsObject());
+    chroma->metadata_json = metadata->Minified();
+    if (!space) {
+      if (std::optional<JsonValue> legacy = object.Optional("hnsw:space")) {
+        QS_ASSIGN_OR_RETURN(std::string_view name, legacy->AsString());
+        space = std::string(name);
+      }
+    }
+  }
+  const std::string space_name = space.value_or("l2");
+  QS_ASSIGN_OR_RETURN(chroma->metric, MetricForSpace(space_name, "configuration.hnsw.space"));
+  // What Chroma reports back: the configuration with its space and settings filled in.
+  JsonOut& hnsw = configuration["hnsw"];
+  if (!hnsw.is_object()) hnsw = JsonOut::object();
+  hnsw["space"] = SpaceForMetric(chroma->metric);
+  hnsw["max_neighbors"] = chroma->connectivity;
+  hnsw["ef_construction"] = chroma->expansion_add;
+  hnsw["ef_search"] = chroma->expansion_search;
+  if (!configuration.contains("embedding_function")) configuration["embedding_function"] = nullptr;
+  chroma->configuration_json = DumpJson(configuration);
+  return Status::Ok();
+}
+
+/// POST .../collections {"name", "metadata", "configuration", "get_or_create"}.
+Result<Reply> CreateCollection(Service& service, const httplib::Request& request) {
+  ChromaCollection chroma;
+  chroma.tenant = PathParameter(request, 1);
+  chroma.database = PathParameter(request, 2);
+  QS_RETURN_IF_ERROR(CheckDatabase(service, chroma.tenant, chroma.database));
+  QS_ASSIGN_OR_RETURN(std::unique_ptr<JsonBody> body, JsonBody::Parse(request.body));
+  QS_ASSIGN_OR_RETURN(JsonObject root, body->RootObject());
+  QS_RETURN_IF_ERROR(root.OnlyFields({"name", "metadata", "configuration", "get_or_create"}));
+  QS_ASSIGN_OR_RETURN(JsonValue name_value, root.Required("name"));
+  QS_ASSIGN_OR_RETURN(std::string_view name, name_value.AsString());
+  QS_RETURN_IF_ERROR(ValidateChromaCollectionName(name));
+  chroma.name = std::string(name);
+  bool get_or_create = false;
+  if (std::optional<JsonValue> value = root.Optional("get_or_create")) {
+    QS_ASSIGN_OR_RETURN(get_or_create, value->AsBool());
+  }
+  QS_RETURN_IF_ERROR(ReadConfiguration(root, &chroma));
+
+  std::optional<ChromaCollection> existing;
+  Result<ChromaCollection> created = service.chroma_catalog().Create(chroma, &existing);
+  if (!created.ok()) {
+    if (get_or_create && existing) {
+      RawJson raw;
+      QS_ASSIGN_OR_RETURN(JsonOut json, CollectionJson(service, *existing, raw));
+      return raw.ToReply(json);
+    }
+    return created.status();
+  }
+  RawJson raw;
+  QS_ASSIGN_OR_RETURN(JsonOut json, CollectionJson(service, *created, raw));
+  return raw.ToReply(json);
+}
+
+/// Reads an optional unsigned query parameter; InvalidArgument naming it if malformed.
+Result<std::optional<std::uint64_t>> QueryNumber(const httplib::Request& request,
+                                                 const char* name) {
+  if (!request.has_param(name)) return std::optional<std::uint64_t>();
+  const std::string text = request.get_param_value(name);
+  std::uint64_t value = 0;
+  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (error != std::errc() || end != text.data() + text.size() || text.empty()) {
+    return Status::InvalidArgument(
+        fmt::format("{}: '{}' is not a non-negative integer", name, text.substr(0, 40)));
+  }
+  return std::optional<std::uint64_t>(value);
+}
+
+/// GET .../collections?limit&offset: the collections in creation order.
+Result<Reply> ListCollections(Service& service, const httplib::Request& request) {
+  const std::string tenant = PathParameter(request, 1);
+  const std::string database = PathParameter(request, 2);
+  QS_RETURN_IF_ERROR(CheckDatabase(service, tenant, database));
+  QS_ASSIGN_OR_RETURN(std::optional<std::uint64_t> limit, QueryNumber(request, "limit"));
+  QS_ASSIGN_OR_RETURN(std::optional<std::uint64_t> offset, QueryNumber(request, "offset"));
+  QS_ASSIGN_OR_RETURN(std::vector<ChromaCollection> all,
+                      service.chroma_catalog().List(tenant, database));
+  JsonOut list = JsonOut::array();
+  RawJson raw;
+  const std::size_t begin = std::min<std::size_t>(offset.value_or(0), all.size());
+  const std::size_t end = limit ? std::min<std::size_t>(all.size(), begin + *limit) : all.size();
+  for (std::size_t i = begin; i < end; ++i) {
+    QS_ASSIGN_OR_RETURN(JsonOut json, CollectionJson(service, all[i], raw));
+    list.push_back(std::move(json));
+  }
+  return raw.ToReply(list);
+}
+
+/// GET .../collections_count: the number of collections in the database.
+Result<Reply> CountCollections(Service& service, const httplib::Request& request) {
+  const std::string tenant = PathParameter(request, 1);
+  const std::string database = PathParameter(request, 2);
+  QS_RETURN_IF_ERROR(CheckDatabase(service, tenant, database));
+  QS_ASSIGN_OR_RETURN(std::vector<ChromaCollection> all,
+                      service.chroma_catalog().List(tenant, database));
+  return Reply::Json(JsonOut(all.size()));
+}
+
+/// GET .../collections/{name}: the collection or 404.
+Result<Reply> GetCollection(Service& service, const httplib::Request& request) {
+  QS_ASSIGN_OR_RETURN(ChromaCollection chroma, CollectionByName(service, request));
+  RawJson raw;
+  QS_ASSIGN_OR_RETURN(JsonOut json, CollectionJson(service, chroma, raw));
+  return raw.ToReply(json);
+}
+
+/// DELETE .../collections/{name}: drops the records, then the catalog entry (see
+/// chroma_catalog.h for why in this order).
+Result<Reply> DeleteCollection(Service& service, const httplib::Request& request) {
+  QS_ASSIGN_OR_RETURN(ChromaCollection chroma, CollectionByName(service, request));
+  std::lock_guard<std::mutex> lock(service.chroma_catalog().structure_mutex());
+  Status dropped = service.store()->DropCollection(chroma.QuiverName());
+  if (!dropped.ok() && dropped.code() != StatusCode::kNotFound) return dropped;
+  QS_RETURN_IF_ERROR(service.chroma_catalog().Remove(chroma.id));
+  return Reply::Json(JsonOut::object());
+}
+
+// ---------------------------------------------------------------------------
+// Records: parsing
+// ---------------------------------------------------------------------------
+
+/// where_document: $contains / $not_contains (exact substring), combined by $and / $or.
+struct DocumentFilter {
+  enum class Kind { kContains, kNotContains, kAnd, kOr } kind = Kind::kContains;
+  std::string text;
+  std::vector<DocumentFilter> children;
+
+  /// True if the document `text` matches.
+  bool Matches(std::string_view document) const {
+    switch (kind) {
+      case Kind::kContains:
+        return document.find(text) != std::string_view::npos;
+      case Kind::kNotContains:
+        return document.find(text) == std::string_view::npos;
+      case Kind::kAnd:
+        return std::all_of(children.begin(), children.end(),
+                           [&](const DocumentFilter& c) { return c.Matches(document); });
+      case Kind::kOr:
+        return std::any_of(children.begin(), children.end(),
+                           [&](const DocumentFilter& c) { return c.Matches(document); });
+    }
+    return false;
+  }
+};
+
+/// Parses a where_document node; InvalidArgument / NotSupported naming the node.
+Result<DocumentFilter> ParseDocumentFilter(const JsonValue& value, int depth = 0) {
+  if (depth > 32) return Status::InvalidArgument(value.Name() + ": nested too deeply");
+  QS_ASSIGN_OR_RETURN(JsonObject object, value.AsObject());
+  simdjson::dom::object raw;
+  if (value.element().get(raw) != simdjson::SUCCESS || raw.size() != 1) {
+    return Status::InvalidArgument(value.Name() + ": expected exactly one operator");
+  }
+  const std::string_view op = raw.begin().key();
+  QS_ASSIGN_OR_RETURN(JsonValue operand, object.Required(op));
+  DocumentFilter filter;
+  if (op == "$contains" || op == "$not_contains") {
+    filter.kind =
+        op == "$contains" ? DocumentFilter::Kind::kContains : DocumentFilter::Kind::kNotContains;
+    QS_ASSIGN_OR_RETURN(std::string_view text, operand.AsString());
+    filter.text = std::string(text);
+    return filter;
+  }
+  if (op == "$and" || op == "$or") {
+    filter.kind = op == "$and" ? DocumentFilter::Kind::kAnd : DocumentFilter::Kind::kOr;
+    QS_ASSIGN_OR_RETURN(JsonArray children, operand.AsArray());
+    QS_RETURN_IF_ERROR(children.ForEach([&](std::size_t, const JsonValue& child) -> Status {
+      QS_ASSIGN_OR_RETURN(DocumentFilter parsed, ParseDocumentFilter(child, depth + 1));
+      filter.children.push_back(std::move(parsed));
+      return Status::Ok();
+    }));
+    return filter;
+  }
+  if (op == "$regex" || op == "$not_regex") {
+    return Status::NotSupported(fmt::format("{}.{}: not supported yet", value.Name(), op));
+  }
+  return Status::InvalidArgument(
+      fmt::format("{}: unknown operator '{}'; expected $contains, $not_contains, $and or $or",
+                  value.Name(), op));
+}
+
+/// Which records a get, query or delete selects.
+struct Selection {
+  std::optional<std::vector<std::string>> ids;
+  std::string where;  // the Quiver filter text; empty = every record
+  std::optional<DocumentFilter> document;
+};
+
+/// Reads "ids": an array of non-empty strings.
+Result<std::vector<std::string>> ReadIds(const JsonValue& value, std::size_t max) {
+  QS_ASSIGN_OR_RETURN(JsonArray array, value.AsArray());
+  QS_RETURN_IF_ERROR(array.CheckSize(0, max));
+  std::vector<std::string> ids;
+  ids.reserve(array.size());
+  QS_RETURN_IF_ERROR(array.ForEach([&](std::size_t, const JsonValue& item) -> Status {
+    QS_ASSIGN_OR_RETURN(std::string_view id, item.AsString());
+    if (id.empty() || id.size() > kMaxStringIdBytes) {
+      return Status::InvalidArgument(
+          fmt::format("{}: expected 1 to {} bytes", item.Name(), kMaxStringIdBytes));
+    }
+    ids.emplace_back(id);
+    return Status::Ok();
+  }));
+  return ids;
+}
+
+/// Reads ids, where and where_document of a request body into a Selection.
+Result<Selection> ReadSelection(const JsonObject& root) {
+  Selection selection;
+  if (std::optional<JsonValue> ids = root.Optional("ids")) {
+    QS_ASSIGN_OR_RETURN(selection.ids, ReadIds(*ids, kMaxBatchSize));
+  }
+  if (std::optional<JsonValue> where = root.Optional("where")) {
+    QS_ASSIGN_OR_RETURN(JsonObject object, where->AsObject());
+    (void)object;
+    std::string text = where->Minified();
+    if (text != "{}") selection.where = std::move(text);
+  }
+  if (std::optional<JsonValue> document = root.Optional("where_document")) {
+    QS_ASSIGN_OR_RETURN(JsonObject object, document->AsObject());
+    (void)object;
+    if (document->Minified() != "{}") {
+      QS_ASSIGN_OR_RETURN(DocumentFilter parsed, ParseDocumentFilter(*document));
+      selection.document = std::move(parsed);
+    }
+  }
+  return selection;
+}
+
+/// What a get or query includes.
+struct Include {
+  bool documents = false;
+  bool metadatas = false;
+  bool embeddings = false;
+  bool distances = false;
+  JsonOut names = JsonOut::array();
+};
+
+/// Reads "include" (or `defaults` when absent); "distances" only where `allow_distances`.
+Result<Include> ReadInclude(const JsonObject& root, std::initializer_list<const char*> defaults,
+                            bool allow_distances) {
+  Include include;
+  auto add = [&](std::string_view name, const std::string& field) -> Status {
+    if (name == "documents") {
+      include.documents = true;
+    } else if (name == "metadatas") {
+      include.metadatas = true;
+    } else if (name == "embeddings") {
+      include.embeddings = true;
+    } else if (name == "distances" && allow_distances) {
+      include.distances = true;
+    } else if (name == "uris") {
+      return Status::NotSupported(field + ": \"uris\" is not supported");
+    } else {
+      return Status::InvalidArgument(
+          fmt::format("{}: '{}'; expected \"documents\", \"metadatas\", \"embeddings\"{}", field,
+                      name, allow_distances ? " or \"distances\"" : ""));
+    }
+    include.names.push_back(std::string(name));
+    return Status::Ok();
+  };
+  std::optional<JsonValue> value = root.Optional("include");
+  if (!value) {
+    for (const char* name : defaults) QS_RETURN_IF_ERROR(add(name, "include"));
+    return include;
+  }
+  QS_ASSIGN_OR_RETURN(JsonArray array, value->AsArray());
+  QS_RETURN_IF_ERROR(array.ForEach([&](std::size_t, const JsonValue& item) -> Status {
+    QS_ASSIGN_OR_RETURN(std::string_view name, item.AsString());
+    return add(name, item.Name());
+  }));
+  return include;
+}
+
+/// The Quiver filter for `where` AND id in `ids` (either may be absent).
+Result<std::string> CombinedFilter(const std::string& where,
+                                   const std::optional<std::vector<std::string>>& ids) {
+  if (!ids) return where;
+  if (ids->size() > kMaxFilterIds) {
+    return Status::InvalidArgument(
+        fmt::format("ids: {} ids together with where / where_document; at most {} in this version",
+                    ids->size(), kMaxFilterIds));
+  }
+  JsonOut in = {{"id", {{"$in", *ids}}}};
+  if (where.empty()) return DumpJson(in);
+  return fmt::format(R"({{"$and":[{},{}]}})", DumpJson(in), where);
+}
+
+/// The records that `selection` selects, skipping `offset` and at most `limit`: by id in the
+/// order asked (ids without a record are left out), else in key order.
+Result<std::vector<Record>> SelectRecords(Collection& collection, const Selection& selection,
+                                          std::size_t offset, std::optional<std::size_t> limit,
+                                          bool include_embedding) {
+  std::vector<Record> records;
+  if (selection.ids && selection.where.empty()) {
+    std::vector<Key> keys;
+    keys.reserve(selection.ids->size());
+    for (const std::string& id : *selection.ids) keys.push_back(KeyForStringId(id));
+    QS_ASSIGN_OR_RETURN(std::vector<std::optional<Record>> found, collection.Get(keys));
+    for (std::size_t i = 0; i < found.size(); ++i) {
+      if (found[i] && found[i]->id == (*selection.ids)[i]) records.push_back(std::move(*found[i]));
+    }
+  } else {
+    QS_ASSIGN_OR_RETURN(std::string filter, CombinedFilter(selection.where, selection.ids));
+    // Paging is pushed into the scan unless records are dropped or reordered after it.
+    const bool page_in_scan = !selection.ids && !selection.document;
+    ScanOptions options;
+    options.filter = filter;
+    options.include_embedding = include_embedding;
+    options.offset = page_in_scan ? offset : 0;
+    std::size_t wanted = page_in_scan && limit ? *limit : SIZE_MAX;
+    while (wanted > 0) {
+      options.limit = std::min<std::size_t>(wanted, 1000);
+      QS_ASSIGN_OR_RETURN(ScanPage page, collection.Scan(options));
+      wanted -= std::min(wanted, page.records.size());
+      for (Record& record : page.records) records.push_back(std::move(record));
+      if (page.next_cursor.empty()) break;
+      options.cursor = page.next_cursor;
+      options.offset = 0;
+    }
+    if (page_in_scan) return records;
+    if (selection.ids) {
+      std::unordered_map<std::string, std::size_t> position;
+      for (std::size_t i = 0; i < selection.ids->size(); ++i) {
+        position.emplace((*selection.ids)[i], i);
+      }
+      std::sort(records.begin(), records.end(),
+                [&](const Record& a, const Record& b) { return position[a.id] < position[b.id]; });
+    }
+  }
+  if (selection.document) {
+    std::erase_if(records, [&](const Record& r) { return !selection.document->Matches(r.text); });
+  }
+  if (offset > 0)
+    records.erase(records.begin(), records.begin() + std::min(offset, records.size()));
+  if (limit && records.size() > *limit) records.resize(*limit);
+  return records;
+}
+
+/// A document as Chroma returns it: null for a record without text.
+JsonOut DocumentJson(const std::string& text) {
+  return text.empty() ? JsonOut(nullptr) : JsonOut(text);
+}
+
+/// A metadata object as Chroma returns it: null for none or an empty object, else the stored
+/// text verbatim (float64 numbers intact).
+JsonOut MetadataJson(const std::string& metadata, RawJson& raw) {
+  if (metadata.empty() || metadata == "{}") return nullptr;
+  return raw.Slot(metadata);
+}
+
+// ---------------------------------------------------------------------------
+// Records: routes
+// ---------------------------------------------------------------------------
+
+/// One record of an add or upsert, before it meets the store.
+struct IncomingRecord {
+  std::string id;
+  std::vector<float> embedding;
+  std::optional<std::string> document;  // absent: keep the stored one on upsert
+  std::optional<std::string> metadata;  // absent: keep the stored one on upsert
+};
+
+/// Reads the record set of an add or upsert: ids, embeddings (required), documents, metadatas.
+Result<std::vector<IncomingRecord>> ReadRecordSet(const JsonObject& root) {
+  QS_RETURN_IF_ERROR(root.OnlyFields({"ids", "embeddings", "documents", "metadatas", "uris"}));
+  QS_ASSIGN_OR_RETURN(JsonValue ids_value, root.Required("ids"));
+  QS_ASSIGN_OR_RETURN(std::vector<std::string> ids, ReadIds(ids_value, kMaxBatchSize));
+  if (ids.empty()) return Status::InvalidArgument("ids: must not be empty");
+  std::vector<IncomingRecord> records(ids.size());
+  {
+    std::unordered_map<std::string_view, std::size_t> seen;
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+      if (!seen.emplace(ids[i], i).second) {
+        return Status::InvalidArgument(fmt::format("ids[{}]: duplicate id '{}'", i, ids[i]));
+      }
+    }
+  }
+  for (std::size_t i = 0; i < ids.size(); ++i) records[i].id = ids[i];
+
+  std::optional<JsonValue> embeddings_value = root.Optional("embeddings");
+  if (!embeddings_value) {
+    return Status::InvalidArgument(fmt::format("embeddings: required: {}", kNoServerEmbedding));
+  }
+  QS_ASSIGN_OR_RETURN(JsonArray embeddings, embeddings_value->AsArray());
+  if (embeddings.size() != ids.size()) {
+    return Status::InvalidArgument(
+        fmt::format("embeddings: has {} entries, ids has {}", embeddings.size(), ids.size()));
+  }
+  std::size_t dimensions = 0;
+  QS_RETURN_IF_ERROR(embeddings.ForEach([&](std::size_t i, const JsonValue& item) -> Status {
+    if (item.element().is_string()) {
+      return Status::InvalidArgument(
+          item.Name() + ": base64 embeddings are not supported (pre-flight-checks says so)");
+    }
+    if (item.IsNull()) {
+      return Status::InvalidArgument(
+          fmt::format("{}: required: {}", item.Name(), kNoServerEmbedding));
+    }
+    QS_RETURN_IF_ERROR(item.AppendFloats(dimensions, &records[i].embedding));
+    dimensions = records[i].embedding.size();
+    return Status::Ok();
+  }));
+
+  if (std::optional<JsonValue> documents_value = root.Optional("documents")) {
+    QS_ASSIGN_OR_RETURN(JsonArray documents, documents_value->AsArray());
+    if (documents.size() != ids.size()) {
+      return Status::InvalidArgument(
+          fmt::format("documents: has {} entries, ids has {}", documents.size(), ids.size()));
+    }
+    QS_RETURN_IF_ERROR(documents.ForEach([&](std::size_t i, const JsonValue& item) -> Status {
+      if (item.IsNull()) return Status::Ok();
+      QS_ASSIGN_OR_RETURN(std::string_view text, item.AsString());
+      records[i].document = std::string(text);
+      return Status::Ok();
+    }));
+  }
+  if (std::optional<JsonValue> metadatas_value = root.Optional("metadatas")) {
+    QS_ASSIGN_OR_RETURN(JsonArray metadatas, metadatas_value->AsArray());
+    if (metadatas.size() != ids.size()) {
+      return Status::InvalidArgument(
+          fmt::format("metadatas: has {} entries, ids has {}", metadatas.size(), ids.size()));
+    }
+    QS_RETURN_IF_ERROR(metadatas.ForEach([&](std::size_t i, const JsonValue& item) -> Status {
+      if (item.IsNull()) return Status::Ok();
+      QS_ASSIGN_OR_RETURN(JsonObject object, item.AsObject());
+      (void)object;
+      records[i].metadata = item.Minified();
+      return Status::Ok();
+    }));
+  }
+  if (std::optional<JsonValue> uris_value = root.Optional("uris")) {
+    QS_ASSIGN_OR_RETURN(JsonArray uris, uris_value->AsArray());
+    QS_RETURN_IF_ERROR(uris.ForEach([&](std::size_t, const JsonValue& item) -> Status {
+      if (item.IsNull()) return Status::Ok();
+      return Status::NotSupported(item.Name() + ": uris are not supported yet");
+    }));
+  }
+  return records;
+}
+
+/// Writes an add (`upsert` false: ids already stored are left as they are, as Chroma does) or
+/// an upsert (fields not given keep their stored values).
+Result<Reply> WriteRecords(Service& service, const httplib::Request& request, bool upsert) {
+  QS_ASSIGN_OR_RETURN(ChromaCollection chroma, CollectionById(service, request));
+  QS_ASSIGN_OR_RETURN(std::unique_ptr<JsonBody> body, JsonBody::Parse(request.body));
+  QS_ASSIGN_OR_RETURN(JsonObject root, body->RootObject());
+  QS_ASSIGN_OR_RETURN(std::vector<IncomingRecord> incoming, ReadRecordSet(root));
+  body.reset();
+
+  const std::size_t dimensions = incoming.front().embedding.size();
+  QS_ASSIGN_OR_RETURN(std::shared_ptr<Collection> collection,
+                      MaterializeRecords(service, chroma, dimensions));
+  if (collection->config().dimensions != dimensions) {
+    return Status::InvalidArgument(
+        fmt::format("embeddings[0]: has {} values, but collection '{}' has {} dimensions",
+                    dimensions, chroma.name, collection->config().dimensions));
+  }
+  std::vector<Key> keys;
+  keys.reserve(incoming.size());
+  for (const IncomingRecord& record : incoming) keys.push_back(KeyForStringId(record.id));
+  QS_ASSIGN_OR_RETURN(std::vector<std::optional<Record>> stored, collection->Get(keys));
+
+  std::vector<Record> records;
+  records.reserve(incoming.size());
+  for (std::size_t i = 0; i < incoming.size(); ++i) {
+    const bool exists = stored[i] && stored[i]->id == incoming[i].id;
+    if (exists && !upsert) continue;
+    Record& record = records.emplace_back();
+    record.key = keys[i];
+    record.id = std::move(incoming[i].id);
+    record.embedding = std::move(incoming[i].embedding);
+    if (incoming[i].document) {
+      record.text = std::move(*incoming[i].document);
+    } else if (exists) {
+      record.text = std::move(stored[i]->text);
+    }
+    if (incoming[i].metadata) {
+      record.metadata = std::move(*incoming[i].metadata);
+    } else if (exists) {
+      record.metadata = std::move(stored[i]->metadata);
+    }
+  }
+  QS_RETURN_IF_ERROR(CheckRecordSizes(service, records));
+  if (!records.empty()) QS_RETURN_IF_ERROR(collection->Upsert(records));
+  return Reply::Json(JsonOut::object(), upsert ? 200 : 201);
+}
+
+/// POST .../collections/{collection_id}/add.
+Result<Reply> AddRecords(Service& service, const httplib::Request& request) {
+  return WriteRecords(service, request, /*upsert=*/false);
+}
+
+/// POST .../collections/{collection_id}/upsert.
+Result<Reply> UpsertRecords(Service& service, const httplib::Request& request) {
+  return WriteRecords(service, request, /*upsert=*/true);
+}
+
+/// Reads an optional unsigned body field.
+Result<std::optional<std::size_t>> OptionalCount(const JsonObject& root, std::string_view field,
+                                                 std::uint64_t min, std::uint64_t max) {
+  std::optional<JsonValue> value = root.Optional(field);
+  if (!value) return std::optional<std::size_t>();
+  QS_ASSIGN_OR_RETURN(std::uint64_t number, value->AsUint(min, max));
+  return std::optional<std::size_t>(number);
+}
+
+/// POST .../collections/{collection_id}/get {ids, where, where_document, include, limit, offset}.
+Result<Reply> GetRecords(Service& service, const httplib::Request& request) {
+  QS_ASSIGN_OR_RETURN(ChromaCollection chroma, CollectionById(service, request));
+  QS_ASSIGN_OR_RETURN(std::unique_ptr<JsonBody> body, JsonBody::Parse(request.body));
+  QS_ASSIGN_OR_RETURN(JsonObject root, body->RootObject());
+  QS_RETURN_IF_ERROR(
+      root.OnlyFields({"ids", "where", "where_document", "include", "limit", "offset"}));
+  QS_ASSIGN_OR_RETURN(Selection selection, ReadSelection(root));
+  QS_ASSIGN_OR_RETURN(Include include,
+                      ReadInclude(root, {"documents", "metadatas"}, /*allow_distances=*/false));
+  QS_ASSIGN_OR_RETURN(std::optional<std::size_t> limit,
+                      OptionalCount(root, "limit", 0, kMaxBatchSize));
+  QS_ASSIGN_OR_RETURN(std::optional<std::size_t> offset,
+                      OptionalCount(root, "offset", 0, kMaxIntegerId));
+
+  std::vector<Record> records;
+  QS_ASSIGN_OR_RETURN(std::shared_ptr<Collection> collection, RecordsOf(service, chroma));
+  if (collection && limit.value_or(1) > 0) {
+    QS_ASSIGN_OR_RETURN(records, SelectRecords(*collection, selection, offset.value_or(0), limit,
+                                               include.embeddings));
+  }
+  RawJson raw;
+  JsonOut ids = JsonOut::array(), documents = JsonOut::array(), metadatas = JsonOut::array(),
+          embeddings = JsonOut::array();
+  for (const Record& record : records) {
+    ids.push_back(record.id);
+    if (include.documents) documents.push_back(DocumentJson(record.text));
+    if (include.metadatas) metadatas.push_back(MetadataJson(record.metadata, raw));
+    if (include.embeddings) embeddings.push_back(record.embedding);
+  }
+  return raw.ToReply(JsonOut{
+      {"ids", std::move(ids)},
+      {"documents", include.documents ? std::move(documents) : JsonOut(nullptr)},
+      {"metadatas", include.metadatas ? std::move(metadatas) : JsonOut(nullptr)},
+      {"embeddings", include.embeddings ? std::move(embeddings) : JsonOut(nullptr)},
+      {"uris", nullptr},
+      {"include", include.names},
+  });
+}
+
+/// POST .../collections/{collection_id}/query {query_embeddings, n_results, where,
+/// where_document, ids, include}: nearest records per query, closest first.
+Result<Reply> QueryRecords(Service& service, const httplib::Request& request) {
+  QS_ASSIGN_OR_RETURN(ChromaCollection chroma, CollectionById(service, request));
+  QS_ASSIGN_OR_RETURN(std::unique_ptr<JsonBody> body, JsonBody::Parse(request.body));
+  QS_ASSIGN_OR_RETURN(JsonObject root, body->RootObject());
+  QS_RETURN_IF_ERROR(root.OnlyFields(
+      {"query_embeddings", "n_results", "where", "where_document", "ids", "include"}));
+  std::optional<JsonValue> queries_value = root.Optional("query_embeddings");
+  if (!queries_value) {
+    return Status::InvalidArgument(
+        fmt::format("query_embeddings: required: {}", kNoServerEmbedding));
+  }
+  QS_ASSIGN_OR_RETURN(JsonArray queries, queries_value->AsArray());
+  QS_ASSIGN_OR_RETURN(std::optional<std::size_t> n_results,
+                      OptionalCount(root, "n_results", 1, kMaxSearchK));
+  const std::size_t k = n_results.value_or(10);
+  QS_RETURN_IF_ERROR(CheckSearchSize(queries.size(), k));
+  QS_ASSIGN_OR_RETURN(Selection selection, ReadSelection(root));
+  QS_ASSIGN_OR_RETURN(Include include, ReadInclude(root, {"metadatas", "documents", "distances"},
+                                                   /*allow_distances=*/true));
+
+  RawJson raw;
+  JsonOut ids = JsonOut::array(), documents = JsonOut::array(), metadatas = JsonOut::array(),
+          embeddings = JsonOut::array(), distances = JsonOut::array();
+  auto empty_lists = [&] {
+    for (std::size_t q = 0; q < queries.size(); ++q) {
+      ids.push_back(JsonOut::array());
+      documents.push_back(JsonOut::array());
+      metadatas.push_back(JsonOut::array());
+      embeddings.push_back(JsonOut::array());
+      distances.push_back(JsonOut::array());
+    }
+  };
+  QS_ASSIGN_OR_RETURN(std::shared_ptr<Collection> collection, RecordsOf(service, chroma));
+  std::vector<std::vector<Match>> results;
+  if (!collection) {
+    empty_lists();
+  } else {
+    std::vector<float> vectors;
+    QS_RETURN_IF_ERROR(ReadQueryVectors(queries, collection->config().dimensions, &vectors));
+    SearchOptions options;
+    options.k = k;
+    options.include_text = include.documents;
+    options.include_metadata = include.metadatas;
+    options.include_id = true;
+    bool nothing_matches = false;
+    if (selection.document) {
+      // where_document becomes the set of ids whose text matches (exact substring).
+      QS_ASSIGN_OR_RETURN(std::vector<Record> matching,
+                          SelectRecords(*collection, selection, 0, std::nullopt, false));
+      std::vector<std::string> matching_ids;
+      for (Record& record : matching) matching_ids.push_back(std::move(record.id));
+      nothing_matches = matching_ids.empty();
+      if (matching_ids.size() > kMaxFilterIds) {
+        return Status::InvalidArgument(fmt::format(
+            "where_document: matches {} records; a query supports at most {} in this version",
+            matching_ids.size(), kMaxFilterIds));
+      }
+      QS_ASSIGN_OR_RETURN(options.filter, CombinedFilter("", matching_ids));
+    } else {
+      QS_ASSIGN_OR_RETURN(options.filter, CombinedFilter(selection.where, selection.ids));
+    }
+    if (nothing_matches) {
+      empty_lists();
+    } else {
+      QS_ASSIGN_OR_RETURN(results, SearchWithinBudget(service, *collection, vectors.data(),
+                                                      queries.size(), options));
+    }
+  }
+  for (const std::vector<Match>& matches : results) {
+    JsonOut row_ids = JsonOut::array(), row_documents = JsonOut::array(),
+            row_metadatas = JsonOut::array(), row_embeddings = JsonOut::array(),
+            row_distances = JsonOut::array();
+    std::vector<Key> keys;
+    for (const Match& match : matches) {
+      row_ids.push_back(match.id);
+      row_documents.push_back(DocumentJson(match.text));
+      row_metadatas.push_back(MetadataJson(match.metadata, raw));
+      row_distances.push_back(match.distance);
+      keys.push_back(match.key);
+    }
+    if (include.embeddings && !keys.empty()) {
+      QS_ASSIGN_OR_RETURN(std::vector<std::optional<Record>> stored, collection->Get(keys));
+      for (const std::optional<Record>& record : stored) {
+        row_embeddings.push_back(record ? JsonOut(record->embedding) : JsonOut(nullptr));
+      }
+    }
+    ids.push_back(std::move(row_ids));
+    documents.push_back(std::move(row_documents));
+    metadatas.push_back(std::move(row_metadatas));
+    embeddings.push_back(std::move(row_embeddings));
+    distances.push_back(std::move(row_distances));
+  }
+  return raw.ToReply(JsonOut{
+      {"ids", std::move(ids)},
+      {"documents", include.documents ? std::move(documents) : JsonOut(nullptr)},
+      {"metadatas", include.metadatas ? std::move(metadatas) : JsonOut(nullptr)},
+      {"embeddings", include.embeddings ? std::move(embeddings) : JsonOut(nullptr)},
+      {"distances", include.distances ? std::move(distances) : JsonOut(nullptr)},
+      {"uris", nullptr},
+      {"include", include.names},
+  });
+}
+
+/// POST .../collections/{collection_id}/delete {ids, where, where_document}.
+Result<Reply> DeleteRecords(Service& service, const httplib::Request& request) {
+  QS_ASSIGN_OR_RETURN(ChromaCollection chroma, CollectionById(service, request));
+  QS_ASSIGN_OR_RETURN(std::unique_ptr<JsonBody> body, JsonBody::Parse(request.body));
+  QS_ASSIGN_OR_RETURN(JsonObject root, body->RootObject());
+  QS_RETURN_IF_ERROR(root.OnlyFields({"ids", "where", "where_document"}));
+  QS_ASSIGN_OR_RETURN(Selection selection, ReadSelection(root));
+  if (!selection.ids && selection.where.empty() && !selection.document) {
+    return Status::InvalidArgument("give ids, where or where_document: which records to delete");
+  }
+  QS_ASSIGN_OR_RETURN(std::shared_ptr<Collection> collection, RecordsOf(service, chroma));
+  if (!collection) return Reply::Json(JsonOut::object());
+  if (!selection.document && !selection.where.empty()) {
+    QS_ASSIGN_OR_RETURN(std::string filter, CombinedFilter(selection.where, selection.ids));
+    QS_RETURN_IF_ERROR(collection->DeleteWhere(filter).status());
+    return Reply::Json(JsonOut::object());
+  }
+  QS_ASSIGN_OR_RETURN(std::vector<Record> records,
+                      SelectRecords(*collection, selection, 0, std::nullopt, false));
+  std::vector<Key> keys;
+  keys.reserve(records.size());
+  for (const Record& record : records) keys.push_back(KeyForStringId(record.id));
+  if (!keys.empty()) QS_RETURN_IF_ERROR(collection->Delete(keys).status());
+  return Reply::Json(JsonOut::object());
+}
+
+/// GET .../collections/{collection_id}/count: the number of records.
+Result<Reply> CountRecords(Service& service, const httplib::Request& request) {
+  QS_ASSIGN_OR_RETURN(ChromaCollection chroma, CollectionById(service, request));
+  QS_ASSIGN_OR_RETURN(std::shared_ptr<Collection> collection, RecordsOf(service, chroma));
+  if (!collection) return Reply::Json(JsonOut(0));
+  QS_ASSIGN_OR_RETURN(std::uint64_t count, collection->Count());
+  return Reply::Json(JsonOut(count));
+}
+
+}  // namespace
+
+std::vector<Route> ChromaRoutes(Service& service) {
+  constexpr bool kJson = true;
+  constexpr bool kNoBody = false;
+  constexpr bool kNoStore = false;
+#define QS_CHROMA_DB "/api/v2/tenants/{tenant}/databases/{database}"
+#define QS_CHROMA_COLLECTION QS_CHROMA_DB "/collections/{collection_id}"
+  std::vector<Route> routes =
+      BindRoutes(service, ErrorStyle::kChroma,
+                 {
+                     {"GET", "/api/v2/heartbeat", Heartbeat, kNoBody, kNoStore},
+                     {"GET", "/api/v2/version", Version, kNoBody, kNoStore},
+                     {"GET", "/api/v2/pre-flight-checks", PreFlightChecks, kNoBody, kNoStore},
+                     {"GET", "/api/v2/auth/identity", Identity, kNoBody, kNoStore},
+                     {"POST", "/api/v2/tenants", CreateTenant, kJson},
+                     {"GET", "/api/v2/tenants/{tenant_name}", GetTenant},
+                     {"POST", "/api/v2/tenants/{tenant}/databases", CreateDatabase, kJson},
+                     {"GET", QS_CHROMA_DB, GetDatabase},
+                     {"POST", QS_CHROMA_DB "/collections", CreateCollection, kJson},
+                     {"GET", QS_CHROMA_DB "/collections", ListCollections},
+                     {"GET", QS_CHROMA_DB "/collections_count", CountCollections},
+                     {"GET", QS_CHROMA_COLLECTION, GetCollection},
+                     {"DELETE", QS_CHROMA_COLLECTION, DeleteCollection},
+                     {"POST", QS_CHROMA_COLLECTION "/add", AddRecords, kJson},
+                     {"POST", QS_CHROMA_COLLECTION "/upsert", UpsertRecords, kJson},
+                     {"POST", QS_CHROMA_COLLECTION "/get", GetRecords, kJson},
+                     {"POST", QS_CHROMA_COLLECTION "/query", QueryRecords, kJson},
+                     {"POST", QS_CHROMA_COLLECTION "/delete", DeleteRecords, kJson},
+                     {"GET", QS_CHROMA_COLLECTION "/count", CountRecords},
+                 });
+#undef QS_CHROMA_COLLECTION
+#undef QS_CHROMA_DB
+  return routes;
+}
+
+}  // namespace quiver::server
