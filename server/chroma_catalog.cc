@@ -24,25 +24,12 @@ using Json = nlohmann::json;
 // The catalog file's format version (a later slice may add fields).
 constexpr int kFormatVersion = 1;
 
-// The Metric of a catalog entry as stored ("l2sq", "cos", "ip").
-const char* CatalogMetricName(Metric metric) {
-  switch (metric) {
-    case Metric::kCos:
-      return "cos";
-    case Metric::kIp:
-      return "ip";
-    case Metric::kL2sq:
-      return "l2sq";
-  }
-  return "l2sq";
-}
-
-// Parses MetricName's output.
-Result<Metric> ParseMetric(const std::string& name) {
-  if (name == "cos") return Metric::kCos;
-  if (name == "ip") return Metric::kIp;
-  if (name == "l2sq") return Metric::kL2sq;
-  return Status::Corruption(fmt::format("chroma catalog: unknown metric '{}'", name));
+// A catalog entry's metric, stored as quiver::MetricName writes it.
+Result<Metric> ParseCatalogMetric(const std::string& name) {
+  Result<Metric> metric = quiver::ParseMetric(name);
+  if (!metric.ok())
+    return Status::Corruption(fmt::format("chroma catalog: unknown metric '{}'", name));
+  return metric;
 }
 
 // IOError for a failed system call on `path`.
@@ -125,7 +112,7 @@ Status ChromaCatalog::LoadLocked() {
       collection.name = entry.at("name").get<std::string>();
       collection.metadata_json = entry.at("metadata").dump();
       collection.configuration_json = entry.at("configuration").dump();
-      Result<Metric> metric = ParseMetric(entry.at("metric").get<std::string>());
+      Result<Metric> metric = ParseCatalogMetric(entry.at("metric").get<std::string>());
       if (!metric.ok()) return metric.status();
       collection.metric = *metric;
       collection.connectivity = entry.at("connectivity").get<std::uint32_t>();
@@ -159,7 +146,7 @@ Status ChromaCatalog::SaveLocked() const {
              {"name", collection.name},
              {"metadata", Json::parse(collection.metadata_json)},
              {"configuration", Json::parse(collection.configuration_json)},
-             {"metric", CatalogMetricName(collection.metric)},
+             {"metric", std::string(MetricName(collection.metric))},
              {"connectivity", collection.connectivity},
              {"expansion_add", collection.expansion_add},
              {"expansion_search", collection.expansion_search}});
