@@ -109,26 +109,14 @@ Result<Reply> CreateEmbeddings(Service& service, const httplib::Request& request
                       wanted, model_name, info.dimensions));
     }
   }
-  for (std::size_t i = 0; i < texts.size(); ++i) {
-    Status ok = embedder->CheckText(texts[i]);
-    if (!ok.ok()) {
-      return Status::InvalidArgument(fmt::format(
-          "input{}: {}",
-          texts.size() == 1 && input.element().is_string() ? std::string() : fmt::format("[{}]", i),
-          ok.message()));
-    }
-  }
-  std::vector<float> vectors;
-  vectors.reserve(texts.size() * info.dimensions);
-  const std::size_t batch = std::max<std::size_t>(1, info.max_batch);
-  for (std::size_t begin = 0; begin < texts.size(); begin += batch) {
-    std::vector<std::string> chunk(texts.begin() + begin,
-                                   texts.begin() + std::min(texts.size(), begin + batch));
-    QS_ASSIGN_OR_RETURN(std::vector<float> part, embedder->Embed(chunk, EmbedPurpose::kDocument));
-    QS_RETURN_IF_ERROR(
-        CheckEmbeddings(part, chunk.size(), info.dimensions, "model '" + info.id + "'"));
-    vectors.insert(vectors.end(), part.begin(), part.end());
-  }
+  const bool single = input.element().is_string();
+  QS_ASSIGN_OR_RETURN(std::vector<float> vectors, EmbedAll(
+                                                      *embedder, texts, EmbedPurpose::kDocument,
+                                                      [single](std::size_t i) {
+                                                        return single ? std::string("input")
+                                                                      : fmt::format("input[{}]", i);
+                                                      },
+                                                      "model '" + info.id + "'"));
 
   JsonOut data = JsonOut::array();
   const std::size_t d = info.dimensions;

@@ -81,6 +81,16 @@ class Embedder {
 /// metric and model tag from the embedder, index parameters at their defaults.
 CollectionConfig ConfigForEmbedder(const EmbedderInfo& info);
 
+/// Embeds `texts` with `embedder` as every face does: checks each text first
+/// (InvalidArgument "<name_of(i)>: <why>", nothing embedded), then embeds in
+/// calls of info().max_batch texts and checks each call's output
+/// (CheckEmbeddings). Returns texts.size() x dimensions floats, row-major.
+/// Other errors are the embedder's, prefixed "<what>: ".
+Result<std::vector<float>> EmbedAll(Embedder& embedder, const std::vector<std::string>& texts,
+                                    EmbedPurpose purpose,
+                                    const std::function<std::string(std::size_t)>& name_of,
+                                    std::string_view what);
+
 /// Checks a batch that an embedder returned: `values` must hold
 /// `count` x `dimensions` finite floats. Internal naming `who` otherwise.
 /// For Embedder implementations.

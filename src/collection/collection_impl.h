@@ -126,7 +126,10 @@ class CollectionImpl final : public Collection {
   Status HoldWrites(const std::function<Status()>& body);
   /// Like MarkDropped, from inside HoldWrites' body: writes waiting for the
   /// lock then fail with NotFound (the collection was replaced).
-  void MarkReplacedWhileHeld() { replaced_ = true; dropped_ = true; }
+  void MarkReplacedWhileHeld() {
+    replaced_ = true;
+    dropped_ = true;
+  }
   bool IsReplaced() const { return replaced_; }
   /// Renames the collection object; only before the store publishes it.
   void SetNameBeforePublishing(std::string name) { entry_.name = std::move(name); }
@@ -171,10 +174,6 @@ class CollectionImpl final : public Collection {
   /// FailedPrecondition when it has no model tag or the tag cannot be resolved,
   /// or when the embedder's dimensions differ from the collection's.
   Result<std::shared_ptr<Embedder>> GetEmbedder();
-  /// Embeds `texts` in calls of max_batch: texts.size() x dimensions floats.
-  /// `field` names the texts in errors, e.g. "records" or "queries".
-  Result<std::vector<float>> EmbedTexts(const std::vector<std::string>& texts, EmbedPurpose purpose,
-                                        std::string_view field);
   /// `records`, or a copy in which every record with text and no embedding
   /// has been embedded (docs/text.md); nothing is written here.
   Result<const std::vector<Record>*> EmbedMissing(const std::vector<Record>& records,

@@ -111,33 +111,25 @@ Result<std::shared_ptr<Embedder>> CollectionImpl::GetEmbedder() {
   return embedder_;
 }
 
-Result<std::vector<float>> CollectionImpl::EmbedTexts(const std::vector<std::string>& texts,
-                                                      EmbedPurpose purpose,
-                                                      std::string_view field) {
-  QUIVER_ASSIGN_OR_RETURN(auto embedder, GetEmbedder());
-  const EmbedderInfo& info = embedder->info();
-  const std::string who = "embedding model '" + info.id + "@" + info.version + "'";
+Result<std::vector<float>> EmbedAll(Embedder& embedder, const std::vector<std::string>& texts,
+                                    EmbedPurpose purpose,
+                                    const std::function<std::string(std::size_t)>& name_of,
+                                    std::string_view what) {
+  const EmbedderInfo& info = embedder.info();
   for (std::size_t i = 0; i < texts.size(); ++i) {
-    Status s = embedder->CheckText(texts[i]);
-    if (!s.ok()) {
-      return Status::InvalidArgument(std::string(field) + "[" + std::to_string(i) +
-                                     "]: " + s.message());
-    }
+    Status s = embedder.CheckText(texts[i]);
+    if (!s.ok()) return Status::InvalidArgument(name_of(i) + ": " + s.message());
   }
-  const std::size_t dims = info.dimensions;
+  const std::string who = "embedding model '" + info.id + "@" + info.version + "'";
   const std::size_t batch = std::max<std::size_t>(1, info.max_batch);
   std::vector<float> out;
-  out.reserve(texts.size() * dims);
-  std::vector<std::string> chunk;
+  out.reserve(texts.size() * info.dimensions);
   for (std::size_t begin = 0; begin < texts.size(); begin += batch) {
-    const std::size_t end = std::min(texts.size(), begin + batch);
-    chunk.assign(texts.begin() + begin, texts.begin() + end);
-    auto vectors = embedder->Embed(chunk, purpose);
-    if (!vectors.ok()) {
-      // The embedder's message names the model or server and its reply.
-      return Status(vectors.status().code(),
-                    std::string(field) + ": " + vectors.status().message());
-    }
+    const std::vector<std::string> chunk(texts.begin() + begin,
+                                         texts.begin() + std::min(texts.size(), begin + batch));
+    auto vectors = embedder.Embed(chunk, purpose);
+    // The embedder's message names the model or server and its reply.
+    if (!vectors.ok()) return vectors.status().WithContext(what);
     QUIVER_RETURN_IF_ERROR(CheckEmbeddings(*vectors, chunk.size(), info.dimensions, who));
     out.insert(out.end(), vectors->begin(), vectors->end());
   }
@@ -152,32 +144,21 @@ Result<const std::vector<Record>*> CollectionImpl::EmbedMissing(const std::vecto
   }
   if (wanted.empty()) return &records;
   if (records.size() > kMaxBatchSize) return &records;  // ValidateBatch names the problem
+  QUIVER_ASSIGN_OR_RETURN(auto embedder, GetEmbedder());
   std::vector<std::string> texts;
   texts.reserve(wanted.size());
   for (std::size_t i : wanted) texts.push_back(records[i].text);
-  auto vectors = EmbedTexts(texts, EmbedPurpose::kDocument, "texts");
-  if (!vectors.ok()) {
-    // Name the record: "texts[j]: ..." becomes "records[i].text: ...".
-    std::string message = vectors.status().message();
-    const std::size_t close = message.find("]: ");
-    std::size_t j = 0;
-    bool indexed = message.rfind("texts[", 0) == 0 && close != std::string::npos && close > 6;
-    for (std::size_t c = 6; indexed && c < close; ++c) {
-      if (message[c] < '0' || message[c] > '9') indexed = false;
-      j = j * 10 + static_cast<std::size_t>(message[c] - '0');
-    }
-    if (indexed && j < wanted.size()) {
-      message = "records[" + std::to_string(wanted[j]) + "].text" + message.substr(close + 1);
-    } else if (message.rfind("texts", 0) == 0) {
-      message = "records" + message.substr(5);
-    }
-    return Status(vectors.status().code(), message);
-  }
+  QUIVER_ASSIGN_OR_RETURN(
+      std::vector<float> vectors,
+      EmbedAll(
+          *embedder, texts, EmbedPurpose::kDocument,
+          [&wanted](std::size_t j) { return "records[" + std::to_string(wanted[j]) + "].text"; },
+          "records"));
   const std::size_t dims = dimensions_;
   *embedded = records;
   for (std::size_t j = 0; j < wanted.size(); ++j) {
-    auto& e = (*embedded)[wanted[j]].embedding;
-    e.assign(vectors->begin() + j * dims, vectors->begin() + (j + 1) * dims);
+    (*embedded)[wanted[j]].embedding.assign(vectors.begin() + j * dims,
+                                            vectors.begin() + (j + 1) * dims);
   }
   return const_cast<const std::vector<Record>*>(embedded);
 }
@@ -204,7 +185,12 @@ Result<std::vector<std::vector<Match>>> CollectionImpl::SearchText(
   QUIVER_RETURN_IF_ERROR(ValidateTextOptions(options, queries));
   std::vector<float> vectors;
   if (options.mode != TextSearchMode::kFullText) {
-    QUIVER_ASSIGN_OR_RETURN(vectors, EmbedTexts(queries, EmbedPurpose::kQuery, "queries"));
+    QUIVER_ASSIGN_OR_RETURN(auto embedder, GetEmbedder());
+    QUIVER_ASSIGN_OR_RETURN(
+        vectors,
+        EmbedAll(
+            *embedder, queries, EmbedPurpose::kQuery,
+            [](std::size_t i) { return "queries[" + std::to_string(i) + "]"; }, "queries"));
   }
   if (options.mode == TextSearchMode::kVector) {
     return Search(vectors.data(), queries.size(), options.search);

@@ -347,11 +347,10 @@ class StoreImpl final : public Store {
       QUIVER_ASSIGN_OR_RETURN(
           fresh, CollectionImpl::Open(MakeContext(fresh_id), std::move(entry), &recovery));
 
-      // 3. Copy every record with its text embedded by the new model.
-      const std::size_t batch = std::max<std::size_t>(1, options.embedder->info().max_batch);
+      // 3. Copy every record, its embedding left for the hidden collection to
+      //    make from the text with the new model (its embedder, Put above).
       scan = ScanOptions{};
-      scan.limit = std::max<std::size_t>(batch, 256);
-      std::uint64_t done = 0;
+      scan.limit = std::max<std::size_t>(options.embedder->info().max_batch, 256);
       for (;;) {
         QUIVER_ASSIGN_OR_RETURN(ScanPage page, old->Scan(scan));
         std::vector<Record> records;
@@ -364,31 +363,12 @@ class StoreImpl final : public Store {
           r.embedding.clear();
           records.push_back(std::move(r));
         }
-        for (std::size_t begin = 0; begin < records.size(); begin += batch) {
-          const std::size_t end = std::min(records.size(), begin + batch);
-          std::vector<std::string> texts;
-          for (std::size_t i = begin; i < end; ++i) texts.push_back(records[i].text);
-          for (std::size_t i = 0; i < texts.size(); ++i) {
-            Status ok = options.embedder->CheckText(texts[i]);
-            if (!ok.ok()) {
-              return Status::InvalidArgument(fmt::format("record {} (key {}): text: {}",
-                                                         begin + i + done, records[begin + i].key,
-                                                         ok.message()));
-            }
-          }
-          QUIVER_ASSIGN_OR_RETURN(std::vector<float> vectors,
-                                  options.embedder->Embed(texts, EmbedPurpose::kDocument));
-          QUIVER_RETURN_IF_ERROR(CheckEmbeddings(vectors, texts.size(), info.dimensions,
-                                                 "embedding model '" + info.id + "'"));
-          for (std::size_t i = begin; i < end; ++i) {
-            records[i].embedding.assign(vectors.begin() + (i - begin) * info.dimensions,
-                                        vectors.begin() + (i - begin + 1) * info.dimensions);
-          }
+        if (!records.empty()) {
+          QUIVER_RETURN_IF_ERROR(fresh->Upsert(records).WithContext(
+              fmt::format("the page of records from key {}", records.front().key)));
         }
-        if (!records.empty()) QUIVER_RETURN_IF_ERROR(fresh->Upsert(records));
-        done += records.size();
-        report.records = done;
-        if (options.progress) options.progress(done + report.dropped_without_text, total);
+        report.records += records.size();
+        if (options.progress) options.progress(report.records + report.dropped_without_text, total);
         if (page.next_cursor.empty()) break;
         scan.cursor = page.next_cursor;
       }
