@@ -694,12 +694,8 @@ Result<WriteResult> Database::WriteRecords(std::int64_t id, std::uint32_t dimens
   return result;
 }
 
-Result<WriteResult> Database::DeleteRecords(std::int64_t id, const std::vector<Key>& keys) {
-  if (read_only_) return Status::NotSupported("the store is open read-only");
-  const std::string table = RecordsTable(id);
-  std::lock_guard<std::mutex> lock(writer_mu_);
-  Transaction txn(writer_.get());
-  QUIVER_RETURN_IF_ERROR(txn.Begin(true));
+Result<WriteResult> Database::DeleteAndLogLocked(std::int64_t id, const std::string& table,
+                                                 const std::vector<Key>& keys) {
   QUIVER_ASSIGN_OR_RETURN(Stmt del, writer_->Prepare("DELETE FROM " + table + " WHERE key=?"));
   QUIVER_ASSIGN_OR_RETURN(
       Stmt log, writer_->Prepare("INSERT INTO changes(collection_id, key, op) VALUES (?,?,?)"));
@@ -708,7 +704,7 @@ Result<WriteResult> Database::DeleteRecords(std::int64_t id, const std::vector<K
     del.Reset();
     del.BindInt(1, ToSql(key));
     QUIVER_RETURN_IF_ERROR(del.Run());
-    if (sqlite3_changes(writer_->db()) == 0) continue;
+    if (sqlite3_changes(writer_->db()) == 0) continue;  // no such record: nothing to log
     log.Reset();
     log.BindInt(1, id);
     log.BindInt(2, ToSql(key));
@@ -717,6 +713,16 @@ Result<WriteResult> Database::DeleteRecords(std::int64_t id, const std::vector<K
     result.last_seq = FromSql(sqlite3_last_insert_rowid(writer_->db()));
     ++result.changed;
   }
+  return result;
+}
+
+Result<WriteResult> Database::DeleteRecords(std::int64_t id, const std::vector<Key>& keys) {
+  if (read_only_) return Status::NotSupported("the store is open read-only");
+  const std::string table = RecordsTable(id);
+  std::lock_guard<std::mutex> lock(writer_mu_);
+  Transaction txn(writer_.get());
+  QUIVER_RETURN_IF_ERROR(txn.Begin(true));
+  QUIVER_ASSIGN_OR_RETURN(WriteResult result, DeleteAndLogLocked(id, table, keys));
   QUIVER_RETURN_IF_ERROR(crash_point::MaybeCrash("delete.before_commit"));
   QUIVER_RETURN_IF_ERROR(txn.Commit());
   return result;
@@ -970,22 +976,7 @@ Result<WriteResult> Database::DeleteWhere(std::int64_t id, const SqlFilter& wher
       deleted->push_back(FromSql(select.Int(0)));
     }
   }
-  QUIVER_ASSIGN_OR_RETURN(Stmt del, writer_->Prepare("DELETE FROM " + table + " WHERE key=?"));
-  QUIVER_ASSIGN_OR_RETURN(
-      Stmt log, writer_->Prepare("INSERT INTO changes(collection_id, key, op) VALUES (?,?,?)"));
-  WriteResult result;
-  for (Key key : *deleted) {
-    del.Reset();
-    del.BindInt(1, ToSql(key));
-    QUIVER_RETURN_IF_ERROR(del.Run());
-    log.Reset();
-    log.BindInt(1, id);
-    log.BindInt(2, ToSql(key));
-    log.BindInt(3, kOpDelete);
-    QUIVER_RETURN_IF_ERROR(log.Run());
-    result.last_seq = FromSql(sqlite3_last_insert_rowid(writer_->db()));
-    ++result.changed;
-  }
+  QUIVER_ASSIGN_OR_RETURN(WriteResult result, DeleteAndLogLocked(id, table, *deleted));
   // A crash here (or any failure above) rolls the whole delete back (I9).
   QUIVER_RETURN_IF_ERROR(crash_point::MaybeCrash("delete_where.before_commit"));
   QUIVER_RETURN_IF_ERROR(txn.Commit());

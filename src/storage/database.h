@@ -285,6 +285,12 @@ class Database {
   class Connection;
 
  private:
+  /// Deletes `keys` from `table` and logs one delete per record that existed
+  /// (keys that do not exist are skipped), inside the caller's transaction.
+  /// Needs writer_mu_.
+  Result<WriteResult> DeleteAndLogLocked(std::int64_t id, const std::string& table,
+                                         const std::vector<Key>& keys);
+
   class ReaderLease;
   Database(std::string path, bool read_only, Synchronous synchronous);
   Status Initialize();
