@@ -368,8 +368,9 @@ class OnnxEmbedder final : public Embedder {
     return ids;
   }
 
-  /// Creates an int32 or int64 tensor of `shape` over `values` (which must
-  /// outlive the tensor); `wide` and `narrow` are the storage for either type.
+  /// Creates an int32 or int64 tensor (as the model's inputs.dtype says) of
+  /// `shape` over `values`; `narrow` holds the int32 copy. Both must outlive
+  /// the tensor.
   Result<OrtPtr<OrtValue>> Tensor(const std::vector<std::int64_t>& values,
                                   const std::vector<std::int64_t>& shape,
                                   std::vector<std::int32_t>* narrow) const {

@@ -4,8 +4,8 @@
 
 #include <algorithm>
 #include <atomic>
-#include <cmath>
 #include <chrono>
+#include <cmath>
 #include <cstring>
 #include <mutex>
 #include <numeric>
@@ -470,6 +470,20 @@ Status HnswIndex::Remove(const Key* keys, std::size_t n) {
 
 namespace {
 
+/// Copies the first min(k, found) matches of a USearch search result into `out`.
+template <typename SearchResult>
+void DumpMatches(SearchResult& result, std::size_t k, std::vector<Match>* out) {
+  std::vector<Key> keys(result.size());
+  std::vector<float> distances(result.size());
+  result.dump_to(keys.data(), distances.data());
+  const std::size_t found = std::min(result.size(), k);
+  out->resize(found);
+  for (std::size_t i = 0; i < found; ++i) {
+    (*out)[i].key = keys[i];
+    (*out)[i].distance = distances[i];
+  }
+}
+
 /// Runs one USearch search and converts its result. Caller holds `mu`.
 Status RunSearch(const HnswIndex::Impl& impl, const float* query, std::size_t k, bool exact,
                  std::vector<Match>* out) {
@@ -482,15 +496,7 @@ Status RunSearch(const HnswIndex::Impl& impl, const float* query, std::size_t k,
   try {
     auto result = impl.index.search(query, k, DenseIndex::any_thread(), exact);
     if (!result) return Consume(result, "search");
-    const std::size_t found = result.size();
-    std::vector<Key> keys(found);
-    std::vector<float> distances(found);
-    result.dump_to(keys.data(), distances.data());
-    out->resize(found);
-    for (std::size_t i = 0; i < found; ++i) {
-      (*out)[i].key = keys[i];
-      (*out)[i].distance = distances[i];
-    }
+    DumpMatches(result, k, out);
   } catch (const std::exception& e) {
     return Status::Internal(std::string("search: ") + e.what());
   }
@@ -880,15 +886,7 @@ Status HnswIndex::FilteredSearch(const float* query, std::size_t k, std::size_t 
     auto predicate = [&allow](Key key) noexcept { return allow(key); };
     auto result = impl.index.filtered_search(query, wanted, predicate);
     if (!result) return Consume(result, "filtered search");
-    const std::size_t found = std::min(result.size(), k);
-    std::vector<Key> keys(result.size());
-    std::vector<float> distances(result.size());
-    result.dump_to(keys.data(), distances.data());
-    out->resize(found);
-    for (std::size_t i = 0; i < found; ++i) {
-      (*out)[i].key = keys[i];
-      (*out)[i].distance = distances[i];
-    }
+    DumpMatches(result, k, out);
   } catch (const std::exception& e) {
     return Status::Internal(std::string("filtered search: ") + e.what());
   }
