@@ -9,7 +9,7 @@
 #   cmake, ninja-build, g++      build (ccache, when present, caches compiles)
 #   libsqlite3-dev               the source of truth (SQLite C API)
 #   libxxhash-dev                XXH3 checksums of index checkpoints
-#   libfmt-dev, libspdlog-dev    formatting and logging
+#   libfmt-dev                   formatting (log lines, messages)
 #   nlohmann-json3-dev           metadata validation, CLI/HTTP JSON output
 #   libsimdjson-dev              fast parsing of large JSON bodies (server, JSONL import)
 #   libcli11-dev                 the `quiver` command line
@@ -47,7 +47,7 @@ USEARCH_INTEGRITY='sha512-jz4MKg09LFn6CP/fh9MwY7NV3qQUcXrQIt92LV7CMx44AEnGP1Qenh
 
 APT_PACKAGES=(
   build-essential cmake ninja-build pkg-config git ca-certificates ccache
-  libsqlite3-dev sqlite3 libxxhash-dev libfmt-dev libspdlog-dev nlohmann-json3-dev
+  libsqlite3-dev sqlite3 libxxhash-dev libfmt-dev nlohmann-json3-dev
   libsimdjson-dev libcli11-dev libcpp-httplib-dev libutf8proc-dev libssl-dev
   libgtest-dev libgmock-dev googletest libbenchmark-dev
   python3-numpy dataset-fashion-mnist

@@ -201,8 +201,15 @@ class Collection {
 
   /// Writes the in-memory index to a new checkpoint file (atomically, with a
   /// checksum) and trims the change log it covers. A no-op when nothing changed.
-  /// IOError leaves the previous checkpoint in place and latches the collection
-  /// read-only until the store is reopened.
+  /// Before writing, it may first compact the index: once at least
+  /// max(1,000, a quarter of the index's size) vectors were deleted or replaced
+  /// since the index was built, it is rebuilt from the embeddings in SQLite,
+  /// which costs a full index build (about as long as importing the collection)
+  /// while writes to the collection wait; searches continue on the old index.
+  /// It also walks the graph and relinks unreachable vectors first
+  /// (docs/reachability.md; O(vectors + edges)). Steps and crash points:
+  /// docs/durability.md §3. IOError leaves the previous checkpoint in place
+  /// and latches the collection read-only until the store is reopened.
   virtual Status Checkpoint() = 0;
 
   /// Builds a new index from the embeddings in SQLite, with the parameters in

@@ -11,32 +11,20 @@
 #include <unordered_set>
 
 #include "util/crash_point.h"
+#include "util/layout.h"
+#include "util/logging.h"
 #include "util/status_macros.h"
 
 namespace quiver {
 namespace {
 
-constexpr std::size_t kRebuildBatch = 4096;
 constexpr std::size_t kMaxExpansionSearch = 65536;
 constexpr std::size_t kMaxIdBytes = 1024;
-/// Compact (rebuild) the index at a checkpoint once this many vectors were
-/// removed or replaced since it was built, and at least a quarter of its size.
-constexpr std::size_t kCompactMinRemoved = 1000;
 /// The write path walks the graph for unreachable nodes (and relinks them)
 /// once the vectors added since the last walk reach 1/kWalkEveryFraction of
 /// the index: a walk costs O(vectors + edges), so this keeps its amortized
 /// cost to a few reads per added vector. Checkpoints always walk first.
 constexpr std::uint64_t kWalkEveryFraction = 64;
-
-double MillisSince(std::chrono::steady_clock::time_point start) {
-  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
-      .count();
-}
-
-bool EndsWith(const std::string& s, std::string_view suffix) {
-  return s.size() >= suffix.size() &&
-         s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
 
 /// Index of the first non-finite value in v[0..n), or n.
 std::size_t FirstNonFinite(const float* v, std::size_t n) {
@@ -52,202 +40,7 @@ CollectionImpl::CollectionImpl(const CollectionContext& context, storage::Catalo
     : context_(context), dimensions_(entry.config.dimensions), entry_(std::move(entry)) {}
 
 std::string CollectionImpl::CheckpointPath(std::uint64_t generation) const {
-  return context_.index_dir + "/" + std::to_string(generation) + ".usearch";
-}
-
-// --- Recovery (docs/durability.md §4) ------------------------------------------
-
-Result<std::shared_ptr<CollectionImpl>> CollectionImpl::Open(const CollectionContext& context,
-                                                             storage::CatalogEntry entry,
-                                                             RecoveryReport* report) {
-  std::shared_ptr<CollectionImpl> collection(new CollectionImpl(context, std::move(entry)));
-  QUIVER_RETURN_IF_ERROR(collection->Recover(report));
-  return collection;
-}
-
-Status CollectionImpl::Recover(RecoveryReport* report) {
-  if (!context_.read_only) {
-    QUIVER_RETURN_IF_ERROR(context_.env->CreateDirs(context_.index_dir));
-    QUIVER_RETURN_IF_ERROR(RemoveLeftoverFiles(report));
-  }
-  QUIVER_RETURN_IF_ERROR(crash_point::MaybeCrash("open.after_cleanup"));
-
-  const storage::Manifest& m = entry_.manifest;
-  auto start = std::chrono::steady_clock::now();
-  if (m.generation > 0) {
-    index::CheckpointIdentity identity{entry_.id, m.generation, m.applied_seq};
-    // A read-only store maps the checkpoint instead of copying it (see
-    // ReplayChangeLog for when it must copy after all).
-    const auto mode =
-        context_.read_only ? index::HnswIndex::LoadMode::kView : index::HnswIndex::LoadMode::kCopy;
-    auto loaded = index::HnswIndex::LoadCheckpoint(
-        context_.env, CheckpointPath(m.generation), entry_.config, identity, m.checksum,
-        context_.search_threads, context_.add_threads, mode);
-    if (loaded.ok() && (*loaded)->size() == m.vector_count) {
-      SetIndex(std::shared_ptr<index::HnswIndex>(std::move(loaded).value()));
-      applied_seq_ = m.applied_seq;
-      report->vectors_loaded = m.vector_count;
-    } else {
-      const std::string why = loaded.ok() ? "it holds " + std::to_string((*loaded)->size()) +
-                                                " vectors, the manifest says " +
-                                                std::to_string(m.vector_count)
-                                          : loaded.status().ToString();
-      context_.log->Warn(
-          "collection '{}': checkpoint {} is unusable and will not be served ({}); rebuilding "
-          "the index from SQLite",
-          entry_.name, CheckpointPath(m.generation), why);
-    }
-  }
-  const bool repair = !index() && m.generation > 0;
-  if (!index()) QUIVER_RETURN_IF_ERROR(RebuildFromStorage(report));
-  report->load_ms = MillisSince(start);
-  QUIVER_RETURN_IF_ERROR(crash_point::MaybeCrash("open.after_load"));
-
-  start = std::chrono::steady_clock::now();
-  QUIVER_RETURN_IF_ERROR(ReplayChangeLog(report));
-  report->replay_ms = MillisSince(start);
-  report->mapped = index()->is_view();
-  QUIVER_RETURN_IF_ERROR(crash_point::MaybeCrash("open.after_replay"));
-
-  if (repair && !context_.read_only) {
-    // Replace the unusable file now, so that the next open is cheap again and
-    // the manifest never names a file that cannot be served.
-    std::lock_guard<std::mutex> lock(write_mu_);
-    Status s = CheckpointLocked();
-    if (!s.ok()) {
-      context_.log->Error("collection '{}': could not write a repaired checkpoint: {}", entry_.name,
-                          s.ToString());
-    }
-  }
-  return Status::Ok();
-}
-
-Status CollectionImpl::RemoveLeftoverFiles(RecoveryReport* report) {
-  QUIVER_ASSIGN_OR_RETURN(auto names, context_.env->ListDir(context_.index_dir));
-  const std::string current = std::to_string(entry_.manifest.generation) + ".usearch";
-  for (const std::string& name : names) {
-    // Keep only the checkpoint the manifest names: a ".tmp" is an interrupted
-    // checkpoint; any other generation was superseded (or never committed).
-    if (name == current && entry_.manifest.generation > 0) continue;
-    if (!EndsWith(name, ".usearch") && !EndsWith(name, ".usearch.tmp")) continue;
-    Status s = context_.env->RemoveFile(context_.index_dir + "/" + name);
-    if (!s.ok() && s.code() != StatusCode::kNotFound) {
-      // Best effort: the manifest never names a leftover, so it is never
-      // served; the next open tries again.
-      context_.log->Warn("collection '{}': could not remove leftover index file {}: {}",
-                         entry_.name, name, s.ToString());
-      continue;
-    }
-    context_.log->Info("collection '{}': removed leftover index file {}", entry_.name, name);
-    ++report->files_removed;
-  }
-  return Status::Ok();
-}
-
-Result<std::shared_ptr<index::HnswIndex>> CollectionImpl::BuildFromStorage(
-    const CollectionConfig& config, std::uint64_t* snapshot_seq,
-    const std::function<void(std::uint64_t, std::uint64_t)>& progress) {
-  QUIVER_ASSIGN_OR_RETURN(
-      std::shared_ptr<index::HnswIndex> index,
-      index::HnswIndex::Create(config, context_.search_threads, context_.add_threads));
-  std::uint64_t total = 0;
-  if (progress) {
-    QUIVER_ASSIGN_OR_RETURN(total, context_.db->CountRecords(entry_.id));
-  }
-  std::vector<Key> keys;
-  std::vector<float> vectors;
-  const std::size_t dims = config.dimensions;
-  std::uint64_t done = 0, reported = 0;
-  auto flush = [&]() -> Status {
-    Status s = index->AddBatch(keys.data(), vectors.data(), keys.size());
-    done += keys.size();
-    keys.clear();
-    vectors.clear();
-    if (progress && (done - reported) * 100 >= total) {
-      progress(done, total);
-      reported = done;
-    }
-    return s;
-  };
-  QUIVER_RETURN_IF_ERROR(context_.db->ScanEmbeddings(
-      entry_.id, config.dimensions,
-      [&](Key key, const float* embedding) -> Status {
-        keys.push_back(key);
-        vectors.insert(vectors.end(), embedding, embedding + dims);
-        return keys.size() >= kRebuildBatch ? flush() : Status::Ok();
-      },
-      snapshot_seq));
-  QUIVER_RETURN_IF_ERROR(flush());
-  if (progress && reported != done) progress(done, total);
-  // A build can afford a self-query check of every vector (docs/reachability.md).
-  QUIVER_RETURN_IF_ERROR(
-      RepairReachability(index.get(), "build", index::HnswIndex::SelfQueries::kAll));
-  return index;
-}
-
-Status CollectionImpl::RebuildFromStorage(RecoveryReport* report) {
-  std::uint64_t snapshot_seq = 0;
-  QUIVER_ASSIGN_OR_RETURN(auto index, BuildFromStorage(entry_.config, &snapshot_seq, nullptr));
-  // The scan saw every change up to snapshot_seq; later ones are replayed.
-  applied_seq_ = snapshot_seq;
-  report->vectors_loaded = index->size();
-  report->rebuilt = true;
-  if (index->size() > 0 || entry_.manifest.generation > 0) {
-    MarkDirty(std::max<std::uint64_t>(1, index->size()));
-  }
-  SetIndex(std::move(index));
-  return Status::Ok();
-}
-
-Status CollectionImpl::ReplayChangeLog(RecoveryReport* report) {
-  const auto start = std::chrono::steady_clock::now();
-  std::uint64_t last_seq = 0;
-  QUIVER_ASSIGN_OR_RETURN(
-      auto changes, context_.db->ChangesSince(entry_.id, dimensions_, applied_seq_, &last_seq));
-  std::vector<Key> upsert_keys;
-  std::vector<float> vectors;
-  std::vector<Key> delete_keys;
-  for (auto& change : changes) {
-    if (change.embedding) {
-      upsert_keys.push_back(change.key);
-      vectors.insert(vectors.end(), change.embedding->begin(), change.embedding->end());
-    } else {
-      delete_keys.push_back(change.key);
-    }
-  }
-  const double read_ms = MillisSince(start);
-  auto index = this->index();
-  if (!changes.empty() && index->is_view()) {
-    // A mapped checkpoint is immutable: replaying changes needs a copy.
-    const storage::Manifest& m = entry_.manifest;
-    context_.log->Info(
-        "collection '{}': {} changes since checkpoint {}; reading it into memory to replay "
-        "them instead of mapping it",
-        entry_.name, changes.size(), m.generation);
-    QUIVER_ASSIGN_OR_RETURN(
-        std::unique_ptr<index::HnswIndex> copy,
-        index::HnswIndex::LoadCheckpoint(
-            context_.env, CheckpointPath(m.generation), entry_.config,
-            index::CheckpointIdentity{entry_.id, m.generation, m.applied_seq}, m.checksum,
-            context_.search_threads, context_.add_threads, index::HnswIndex::LoadMode::kCopy));
-    index = std::shared_ptr<index::HnswIndex>(std::move(copy));
-    SetIndex(index);
-  }
-  QUIVER_RETURN_IF_ERROR(index->Remove(delete_keys.data(), delete_keys.size()));
-  QUIVER_RETURN_IF_ERROR(index->AddBatch(upsert_keys.data(), vectors.data(), upsert_keys.size()));
-  if (!changes.empty()) {
-    context_.log->Info(
-        "collection '{}': replay read {} changed keys from SQLite in {:.0f} ms, "
-        "applied {} upserts and {} deletes to the index in {:.0f} ms",
-        entry_.name, changes.size(), read_ms, upsert_keys.size(), delete_keys.size(),
-        MillisSince(start) - read_ms);
-  }
-  applied_seq_ = last_seq;
-  report->changes_replayed = changes.size();
-  if (!changes.empty()) MarkDirty(changes.size());
-  // Also when nothing was replayed: a checkpoint written before Quiver
-  // repaired graphs may hold unreachable nodes.
-  return RepairReachability(index.get(), "open", index::HnswIndex::SelfQueries::kAdded);
+  return layout::CheckpointPath(context_.index_dir, generation);
 }
 
 // --- State checks and validation ---------------------------------------------------
@@ -614,134 +407,6 @@ Result<CollectionStats> CollectionImpl::Stats() {
   return stats;
 }
 
-// --- Checkpoint (docs/durability.md §3) ----------------------------------------------
-
-bool CollectionImpl::dirty() const { return changes_since_checkpoint_ > 0; }
-
-Status CollectionImpl::Checkpoint() {
-  QUIVER_RETURN_IF_ERROR(CheckUsable(/*write=*/true));
-  std::lock_guard<std::mutex> lock(write_mu_);
-  QUIVER_RETURN_IF_ERROR(CheckUsable(/*write=*/true));
-  return CheckpointLocked();
-}
-
-Status CollectionImpl::CompactIfChurned() {
-  const auto current = index();
-  const std::size_t removed = current->removed_slots();
-  if (removed < std::max(kCompactMinRemoved, current->size() / 4)) return Status::Ok();
-  const auto start = std::chrono::steady_clock::now();
-  std::uint64_t snapshot_seq = 0;
-  QUIVER_ASSIGN_OR_RETURN(auto rebuilt, BuildFromStorage(config(), &snapshot_seq, nullptr));
-  SetIndex(std::move(rebuilt));
-  changes_since_walk_ = 0;  // BuildFromStorage repaired the new graph
-  context_.log->Info(
-      "collection '{}': compacted the index ({} vectors; {} removed or replaced since it was "
-      "built) in {:.0f} ms",
-      entry_.name, current->size(), removed, MillisSince(start));
-  return Status::Ok();
-}
-
-Status CollectionImpl::CheckpointLocked(const CollectionConfig* new_config) {
-  if (changes_since_checkpoint_ == 0 && new_config == nullptr) return Status::Ok();
-  // Replaced or deleted vectors leave USearch's graph with reused slots that
-  // searches reach less well; past a threshold, rebuild it before saving.
-  if (new_config == nullptr) QUIVER_RETURN_IF_ERROR(CompactIfChurned());
-  // Never persist a graph with unreachable nodes that a walk would find.
-  if (changes_since_walk_ > 0 || index()->last_unreachable() > 0) {
-    QUIVER_RETURN_IF_ERROR(
-        RepairReachability(index().get(), "checkpoint", index::HnswIndex::SelfQueries::kAdded)
-            .WithContext("checkpoint of '" + entry_.name + "'"));
-  }
-  std::shared_lock<std::shared_mutex> gate;
-  if (context_.checkpoint_gate)
-    gate = std::shared_lock<std::shared_mutex>(*context_.checkpoint_gate);
-  const auto start = std::chrono::steady_clock::now();
-  Env* env = context_.env;
-  storage::Manifest next = entry_.manifest;
-  next.generation = entry_.manifest.generation + 1;
-  next.applied_seq = applied_seq_;
-  const std::string final_path = CheckpointPath(next.generation);
-  const std::string tmp_path = final_path + ".tmp";
-  index::CheckpointIdentity identity{entry_.id, next.generation, next.applied_seq};
-
-  // 1. Serialize into the temporary file, with its checksum footer, and fsync.
-  QUIVER_RETURN_IF_ERROR(crash_point::MaybeCrash("checkpoint.before_write"));
-  auto fail = [&](const Status& s, bool latch) {
-    (void)env->RemoveFile(tmp_path);
-    if (latch) Latch(s);
-    return s.WithContext("checkpoint of '" + entry_.name + "'");
-  };
-  QUIVER_ASSIGN_OR_RETURN(auto file, env->NewWritableFile(tmp_path));
-  auto saved = index()->SaveCheckpoint(file.get(), identity);
-  if (!saved.ok()) return fail(saved.status(), /*latch=*/false);
-  // A failed fsync may have dropped dirty pages while reporting them written:
-  // never retry it and trust the file (the PostgreSQL "fsyncgate" lesson).
-  if (Status s = file->Sync(); !s.ok()) return fail(s, /*latch=*/true);
-  if (Status s = file->Close(); !s.ok()) return fail(s, /*latch=*/true);
-  // Every write reported success; the file must hold every byte. A file
-  // system (or an interposed library) that reports bytes it did not write
-  // would otherwise leave a short file to be found only at the next open.
-  auto on_disk = env->FileSize(tmp_path);
-  if (!on_disk.ok()) return fail(on_disk.status(), /*latch=*/true);
-  if (*on_disk != saved->file_bytes) {
-    return fail(
-        Status::IOError(tmp_path + " has " + std::to_string(*on_disk) +
-                        " bytes after its writes reported " + std::to_string(saved->file_bytes)),
-        /*latch=*/true);
-  }
-  QUIVER_RETURN_IF_ERROR(crash_point::MaybeCrash("checkpoint.after_sync"));
-
-  // 2. Rename into place and make the rename durable.
-  Status s = env->RenameFile(tmp_path, final_path);
-  if (s.ok()) {
-    QUIVER_RETURN_IF_ERROR(crash_point::MaybeCrash("checkpoint.after_rename"));
-    s = env->SyncDir(context_.index_dir);
-  }
-  if (!s.ok()) {
-    Latch(s);
-    return s.WithContext("checkpoint of '" + entry_.name + "'");
-  }
-  QUIVER_RETURN_IF_ERROR(crash_point::MaybeCrash("checkpoint.after_dir_sync"));
-
-  // 3. The manifest row commits the checkpoint. Until here, a crash leaves the
-  // previous generation in charge and the new file is removed on open.
-  next.checksum = saved->checksum;
-  next.vector_count = saved->vector_count;
-  next.file_bytes = saved->file_bytes;
-  next.usearch_version = index::UsearchVersion();
-  s = context_.db->CommitManifest(entry_.id, next, new_config);
-  if (!s.ok()) {
-    Latch(s);
-    return s.WithContext("checkpoint of '" + entry_.name + "': manifest commit");
-  }
-  const storage::Manifest previous = entry_.manifest;
-  entry_.manifest = next;
-  changes_since_checkpoint_ = 0;
-  dirty_since_ns_ = 0;
-  QUIVER_RETURN_IF_ERROR(crash_point::MaybeCrash("checkpoint.after_manifest"));
-
-  // 4. Only now is the old generation garbage, and the log it covered.
-  if (previous.generation > 0) {
-    s = env->RemoveFile(CheckpointPath(previous.generation));
-    if (!s.ok() && s.code() != StatusCode::kNotFound) {
-      context_.log->Warn("collection '{}': could not remove {}: {} (removed on next open)",
-                         entry_.name, CheckpointPath(previous.generation), s.ToString());
-    }
-  }
-  QUIVER_RETURN_IF_ERROR(crash_point::MaybeCrash("checkpoint.after_remove_old"));
-  QUIVER_RETURN_IF_ERROR(context_.db->TrimChangeLog(entry_.id, next.applied_seq));
-  QUIVER_RETURN_IF_ERROR(crash_point::MaybeCrash("checkpoint.after_trim"));
-
-  last_checkpoint_ms_ = MillisSince(start);
-  context_.log->Info(
-      "collection '{}': checkpoint generation {} written: {} vectors, {:.1f} MiB, applied_seq {}, "
-      "{:.0f} ms",
-      entry_.name, next.generation, next.vector_count,
-      static_cast<double>(next.file_bytes) / (1 << 20), next.applied_seq,
-      last_checkpoint_ms_.load());
-  return Status::Ok();
-}
-
 // --- Verify (I4, I7) ----------------------------------------------------------------
 
 Result<VerifyReport> CollectionImpl::Verify() {
@@ -843,43 +508,6 @@ void CollectionImpl::VerifyFullText(VerifyReport* report) {
     problem("full-text index: FTS5 integrity-check against the records failed: " +
             fts.integrity_error);
   }
-}
-
-Status CollectionImpl::RepairReachability(index::HnswIndex* index, std::string_view after,
-                                          index::HnswIndex::SelfQueries self_queries, bool walk) {
-  const bool current = index == this->index().get();
-  if (index->is_view()) {
-    // Immutable: count only, for Stats and Verify.
-    QUIVER_ASSIGN_OR_RETURN(auto walked, index->CheckReachability());
-    if (!walked.unreachable.empty()) {
-      context_.log->Warn(
-          "collection '{}': {} of {} vectors are unreachable in the mapped checkpoint; open the "
-          "store for writing to repair them",
-          entry_.name, walked.unreachable.size(), walked.live_vectors);
-    }
-    return Status::Ok();
-  }
-  QUIVER_ASSIGN_OR_RETURN(auto repair, index->RepairReachability(self_queries, walk));
-  // Only after a walk and repair that ran to their end.
-  if (current && walk) changes_since_walk_ = 0;
-  // A write's few self-query misses are routine; say only what a walk found.
-  if (repair.found == 0 && (after == "write" || repair.self_query_missed == 0)) {
-    return Status::Ok();
-  }
-  // The relinked graph differs from the checkpoint: save it at the next one.
-  if (after == "open") MarkDirty(1);
-  const std::string what = fmt::format(
-      "collection '{}': after {}, {} of {} vectors were unreachable in the HNSW graph and {} "
-      "missed by a search for themselves; relinked {} ({} edges replaced), {} remain "
-      "unreachable, {} walks, {:.1f} ms",
-      entry_.name, after, repair.found, index->size(), repair.self_query_missed, repair.relinked,
-      repair.edges_replaced, repair.remaining, repair.walks, repair.ms);
-  if (repair.remaining == 0) {
-    context_.log->Info("{}", what);
-  } else {
-    context_.log->Warn("{}", what);
-  }
-  return Status::Ok();
 }
 
 std::shared_ptr<index::HnswIndex> CollectionImpl::index() const {

@@ -39,6 +39,7 @@
 #include "collection/collection_impl.h"
 #include "filter/filter.h"
 #include "storage/filter_sql.h"
+#include "util/logging.h"
 #include "util/status_macros.h"
 
 namespace quiver {
@@ -50,11 +51,6 @@ constexpr double kExactBias = 1.0;
 constexpr std::size_t kMaxRerankOversample = 100;
 /// Cursors of Scan: "k" + the decimal of the last key's int64 form.
 constexpr char kCursorPrefix = 'k';
-
-double MillisSince(std::chrono::steady_clock::time_point start) {
-  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
-      .count();
-}
 
 /// The expansion of a filtered HNSW search at selectivity s: the base ef,
 /// grown with log2(1/s) so that a walk whose candidates are mostly rejected

@@ -17,8 +17,8 @@
 
 #include "index/f32_distance.h"
 #include "index/hnsw_graph.h"
-#include "util/checksum.h"
 #include "util/crash_point.h"
+#include "util/logging.h"
 #include "util/status_macros.h"
 
 namespace quiver::index {
@@ -27,10 +27,6 @@ namespace {
 namespace us = unum::usearch;
 using DenseIndex = us::index_dense_t;
 
-constexpr char kFooterMagic[8] = {'Q', 'V', 'R', 'I', 'N', 'D', 'X', '1'};
-constexpr std::uint32_t kFooterVersion = 1;
-constexpr std::size_t kFooterBytes = 64;
-constexpr std::size_t kIoChunkBytes = 1 << 20;
 constexpr graph::Slot kNoSlot = ~graph::Slot{0};
 
 us::metric_kind_t ToUsearch(Metric metric) {
@@ -89,118 +85,6 @@ Status Consume(ResultT& result, std::string_view what) {
   if (result) return Status::Ok();
   const char* message = result.error.release();
   return Status::Internal(std::string(what) + ": " + (message ? message : "unknown USearch error"));
-}
-
-void PutU32(unsigned char* p, std::uint32_t v) {
-  for (int i = 0; i < 4; ++i) p[i] = static_cast<unsigned char>(v >> (8 * i));
-}
-void PutU64(unsigned char* p, std::uint64_t v) {
-  for (int i = 0; i < 8; ++i) p[i] = static_cast<unsigned char>(v >> (8 * i));
-}
-std::uint32_t GetU32(const unsigned char* p) {
-  std::uint32_t v = 0;
-  for (int i = 3; i >= 0; --i) v = (v << 8) | p[i];
-  return v;
-}
-std::uint64_t GetU64(const unsigned char* p) {
-  std::uint64_t v = 0;
-  for (int i = 7; i >= 0; --i) v = (v << 8) | p[i];
-  return v;
-}
-
-struct Footer {
-  std::uint64_t collection_id = 0;
-  std::uint64_t generation = 0;
-  std::uint64_t applied_seq = 0;
-  std::uint64_t payload_bytes = 0;
-  std::uint64_t payload_checksum = 0;
-};
-
-void EncodeFooter(const Footer& f, unsigned char out[kFooterBytes]) {
-  std::memcpy(out, kFooterMagic, 8);
-  PutU32(out + 8, kFooterVersion);
-  PutU32(out + 12, kFooterBytes);
-  PutU64(out + 16, f.collection_id);
-  PutU64(out + 24, f.generation);
-  PutU64(out + 32, f.applied_seq);
-  PutU64(out + 40, f.payload_bytes);
-  PutU64(out + 48, f.payload_checksum);
-  PutU64(out + 56, Checksum64(out, 56));
-}
-
-Result<Footer> DecodeFooter(const unsigned char in[kFooterBytes], const std::string& path) {
-  if (std::memcmp(in, kFooterMagic, 8) != 0) {
-    return Status::Corruption(path + ": no Quiver checkpoint footer (torn or foreign file)");
-  }
-  if (GetU64(in + 56) != Checksum64(in, 56)) {
-    return Status::Corruption(path + ": checkpoint footer checksum mismatch");
-  }
-  if (GetU32(in + 8) != kFooterVersion || GetU32(in + 12) != kFooterBytes) {
-    return Status::Corruption(path + ": unsupported checkpoint footer version " +
-                              std::to_string(GetU32(in + 8)));
-  }
-  Footer f;
-  f.collection_id = GetU64(in + 16);
-  f.generation = GetU64(in + 24);
-  f.applied_seq = GetU64(in + 32);
-  f.payload_bytes = GetU64(in + 40);
-  f.payload_checksum = GetU64(in + 48);
-  return f;
-}
-
-/// Reads the file once: returns its footer after checking the size, the
-/// footer's identity fields and the payload checksum. Also returns the first
-/// 4 bytes of the payload (USearch's row count, tombstones included).
-Result<Footer> ReadAndVerify(Env* env, const std::string& path, const CheckpointIdentity& id,
-                             std::uint64_t expected_checksum, std::uint32_t* rows_in_file) {
-  QUIVER_ASSIGN_OR_RETURN(std::uint64_t size, env->FileSize(path));
-  if (size < kFooterBytes + 8) {
-    return Status::Corruption(path + ": " + std::to_string(size) +
-                              " bytes is too short for a checkpoint (torn file)");
-  }
-  const std::uint64_t payload_bytes = size - kFooterBytes;
-  QUIVER_ASSIGN_OR_RETURN(auto file, env->NewSequentialFile(path));
-  StreamingChecksum checksum;
-  std::vector<unsigned char> buffer(kIoChunkBytes);
-  std::uint64_t remaining = payload_bytes;
-  bool first = true;
-  while (remaining > 0) {
-    std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(remaining, buffer.size()));
-    std::size_t got = 0;
-    QUIVER_RETURN_IF_ERROR(file->Read(want, buffer.data(), &got));
-    if (got != want) return Status::Corruption(path + ": file shrank while being read");
-    if (first) {
-      *rows_in_file = GetU32(buffer.data());
-      first = false;
-    }
-    checksum.Update(buffer.data(), got);
-    remaining -= got;
-  }
-  unsigned char footer_bytes[kFooterBytes];
-  std::size_t got = 0;
-  QUIVER_RETURN_IF_ERROR(file->Read(kFooterBytes, footer_bytes, &got));
-  if (got != kFooterBytes) return Status::Corruption(path + ": truncated footer");
-  QUIVER_ASSIGN_OR_RETURN(Footer footer, DecodeFooter(footer_bytes, path));
-  if (footer.payload_bytes != payload_bytes) {
-    return Status::Corruption(path + ": footer says " + std::to_string(footer.payload_bytes) +
-                              " payload bytes, file has " + std::to_string(payload_bytes));
-  }
-  if (footer.payload_checksum != checksum.Digest()) {
-    return Status::Corruption(path + ": payload checksum mismatch (torn or modified file)");
-  }
-  if (footer.collection_id != static_cast<std::uint64_t>(id.collection_id) ||
-      footer.generation != id.generation || footer.applied_seq != id.applied_seq) {
-    return Status::Corruption(
-        path + ": belongs to collection " + std::to_string(footer.collection_id) + " generation " +
-        std::to_string(footer.generation) + " applied_seq " + std::to_string(footer.applied_seq) +
-        "; expected collection " + std::to_string(id.collection_id) + " generation " +
-        std::to_string(id.generation) + " applied_seq " + std::to_string(id.applied_seq) +
-        " (foreign file)");
-  }
-  if (footer.payload_checksum != expected_checksum) {
-    return Status::Corruption(path + ": checksum differs from the manifest's");
-  }
-  return footer;
 }
 
 }  // namespace
@@ -282,15 +166,16 @@ Result<std::unique_ptr<HnswIndex>> HnswIndex::Create(const CollectionConfig& con
 Status HnswIndex::VerifyCheckpointFile(Env* env, const std::string& path,
                                        const CheckpointIdentity& identity,
                                        std::uint64_t expected_checksum) {
-  std::uint32_t rows = 0;
-  auto footer = ReadAndVerify(env, path, identity, expected_checksum, &rows);
-  return footer.ok() ? Status::Ok() : footer.status();
+  return index::VerifyCheckpointFile(env, path, identity, expected_checksum).status();
 }
 
 namespace {
 
-/// Maps the (already verified) checkpoint at `path` into impl->index.
-Status ViewVerified(const std::string& path, const Footer& footer, HnswIndex::Impl* impl) {
+/// Memory-maps the checkpoint at `path`, which VerifyCheckpointFile accepted
+/// as `verified`, into impl->index (USearch's view(): nothing is copied; the
+/// index is immutable).
+Status MapVerifiedCheckpoint(const std::string& path, const VerifiedCheckpoint& verified,
+                             HnswIndex::Impl* impl) {
   try {
     auto viewed = impl->index.view(us::memory_mapped_file_t(path.c_str()), 0);
     if (!viewed) return Status::Corruption(Consume(viewed, "view " + path).message());
@@ -299,72 +184,47 @@ Status ViewVerified(const std::string& path, const Footer& footer, HnswIndex::Im
   }
   // The payload must end where the footer begins: anything else means the
   // file is not the one the footer describes.
-  if (impl->index.serialized_length() != footer.payload_bytes) {
-    return Status::Corruption(path + ": USearch's view spans " +
-                              std::to_string(impl->index.serialized_length()) +
-                              " bytes, the footer says " + std::to_string(footer.payload_bytes));
+  if (impl->index.serialized_length() != verified.footer.payload_bytes) {
+    return Status::Corruption(
+        path + ": USearch's view spans " + std::to_string(impl->index.serialized_length()) +
+        " bytes, the footer says " + std::to_string(verified.footer.payload_bytes));
   }
   impl->viewed = true;
   return Status::Ok();
 }
 
-/// Streams the (already verified) checkpoint at `path` into impl->index.
-Status ReadVerified(Env* env, const std::string& path, const Footer& footer,
-                    HnswIndex::Impl* impl) {
-  QUIVER_ASSIGN_OR_RETURN(auto file, env->NewSequentialFile(path));
-
-  // USearch asks for one node or one vector per call; serve those from a
-  // 1 MiB buffer so that a load costs one read(2) per MiB, not two per vector.
-  // Reads never go past the payload (the footer follows it).
-  std::uint64_t remaining = footer.payload_bytes;  // not yet handed to USearch
-  std::uint64_t unread = footer.payload_bytes;     // not yet read from the file
-  std::vector<unsigned char> chunk(kIoChunkBytes);
-  std::size_t chunk_pos = 0, chunk_end = 0;
-  Status read_error;
-  auto read_exactly = [&](void* out, std::size_t n) -> bool {
-    std::size_t got = 0;
-    read_error = file->Read(n, out, &got);
-    if (!read_error.ok() || got != n) return false;
-    unread -= n;
-    return true;
-  };
-  auto input = [&](void* buffer, std::size_t length) -> bool {
-    if (length == 0) return true;  // USearch may pass a null buffer then (memcpy must not see it)
-    if (length > remaining || buffer == nullptr) return false;
-    auto* out = static_cast<unsigned char*>(buffer);
-    remaining -= length;
-    const std::size_t buffered = std::min(length, chunk_end - chunk_pos);
-    std::memcpy(out, chunk.data() + chunk_pos, buffered);
-    chunk_pos += buffered;
-    out += buffered;
-    length -= buffered;
-    if (length == 0) return true;
-    if (length >= chunk.size()) return read_exactly(out, length);  // large: no copy
-    const std::size_t refill =
-        static_cast<std::size_t>(std::min<std::uint64_t>(chunk.size(), unread));
-    if (!read_exactly(chunk.data(), refill)) return false;
-    chunk_pos = 0;
-    chunk_end = refill;
-    if (length > chunk_end) return false;  // cannot happen: length <= remaining <= unread
-    std::memcpy(out, chunk.data(), length);
-    chunk_pos = length;
-    return true;
-  };
+/// Reads the payload of the checkpoint at `path`, which VerifyCheckpointFile
+/// accepted as `verified`, into impl->index's own memory (a second sequential
+/// read of the file; the index can then be modified).
+Status CopyVerifiedCheckpoint(Env* env, const std::string& path, const VerifiedCheckpoint& verified,
+                              HnswIndex::Impl* impl) {
+  QUIVER_ASSIGN_OR_RETURN(auto reader,
+                          CheckpointPayloadReader::Open(env, path, verified.footer.payload_bytes));
+  auto input = [&](void* buffer, std::size_t length) { return reader->Read(buffer, length); };
   try {
     auto loaded = impl->index.load_from_stream(input);
     if (!loaded) {
       Status s = Consume(loaded, "load " + path);
-      if (!read_error.ok()) return read_error;
+      if (!reader->error().ok()) return reader->error();
       return Status::Corruption(s.message());
     }
   } catch (const std::exception& e) {
     return Status::Corruption("load " + path + ": " + e.what());
   }
-  if (remaining != 0) {
-    return Status::Corruption(path + ": USearch left " + std::to_string(remaining) +
+  if (reader->remaining() != 0) {
+    return Status::Corruption(path + ": USearch left " + std::to_string(reader->remaining()) +
                               " payload bytes unread");
   }
   return Status::Ok();
+}
+
+/// USearch's row count, tombstones included: the first 4 bytes of its
+/// payload (index_dense_t writes its vectors' matrix first, rows as u32 LE).
+std::uint32_t RowsInPayload(const VerifiedCheckpoint& verified) {
+  std::uint32_t rows = 0;
+  const std::size_t n = std::min<std::size_t>(4, verified.payload_head.size());
+  for (std::size_t i = n; i-- > 0;) rows = (rows << 8) | verified.payload_head[i];
+  return rows;
 }
 
 }  // namespace
@@ -375,14 +235,14 @@ Result<std::unique_ptr<HnswIndex>> HnswIndex::LoadCheckpoint(
     std::size_t add_threads, LoadMode mode) {
   // Verify every byte before USearch parses any: a corrupt header must never
   // reach its loader (invariant I4).
-  std::uint32_t rows_in_file = 0;
-  QUIVER_ASSIGN_OR_RETURN(Footer footer,
-                          ReadAndVerify(env, path, identity, expected_checksum, &rows_in_file));
+  QUIVER_ASSIGN_OR_RETURN(VerifiedCheckpoint verified,
+                          index::VerifyCheckpointFile(env, path, identity, expected_checksum));
+  const std::uint32_t rows_in_file = RowsInPayload(verified);
   QUIVER_ASSIGN_OR_RETURN(auto impl, MakeImpl(config, search_threads, add_threads));
   if (mode == LoadMode::kView) {
-    QUIVER_RETURN_IF_ERROR(ViewVerified(path, footer, impl.get()));
+    QUIVER_RETURN_IF_ERROR(MapVerifiedCheckpoint(path, verified, impl.get()));
   } else {
-    QUIVER_RETURN_IF_ERROR(ReadVerified(env, path, footer, impl.get()));
+    QUIVER_RETURN_IF_ERROR(CopyVerifiedCheckpoint(env, path, verified, impl.get()));
   }
   const DenseIndex& index = impl->index;
   if (index.dimensions() != config.dimensions ||
@@ -537,55 +397,18 @@ Status HnswIndex::SearchExact(const float* query, std::size_t k, std::vector<Mat
 Result<CheckpointInfo> HnswIndex::SaveCheckpoint(WritableFile* file,
                                                  const CheckpointIdentity& identity) const {
   std::shared_lock<std::shared_mutex> lock(impl_->mu);
-
-  // Buffer USearch's many small writes into 1 MiB appends.
-  StreamingChecksum checksum;
-  std::vector<unsigned char> buffer;
-  buffer.reserve(kIoChunkBytes);
-  std::uint64_t payload_bytes = 0;
-  Status write_error;
-  auto flush = [&]() -> bool {
-    if (buffer.empty()) return true;
-    write_error = file->Append(buffer.data(), buffer.size());
-    buffer.clear();
-    return write_error.ok();
-  };
-  auto output = [&](const void* data, std::size_t length) -> bool {
-    const auto* bytes = static_cast<const unsigned char*>(data);
-    checksum.Update(bytes, length);
-    payload_bytes += length;
-    if (buffer.size() + length > kIoChunkBytes && !flush()) return false;
-    if (length >= kIoChunkBytes) {
-      write_error = file->Append(bytes, length);
-      return write_error.ok();
-    }
-    buffer.insert(buffer.end(), bytes, bytes + length);
-    return true;
-  };
+  CheckpointWriter writer(file);
+  auto output = [&](const void* data, std::size_t length) { return writer.Append(data, length); };
   try {
     auto saved = impl_->index.save_to_stream(output);
     if (!saved) {
       Status s = Consume(saved, "serialize index");
-      return write_error.ok() ? s : write_error;
+      return writer.error().ok() ? s : writer.error();
     }
   } catch (const std::exception& e) {
     return Status::Internal(std::string("serialize index: ") + e.what());
   }
-  if (!flush()) return write_error;
-
-  Footer footer;
-  footer.collection_id = static_cast<std::uint64_t>(identity.collection_id);
-  footer.generation = identity.generation;
-  footer.applied_seq = identity.applied_seq;
-  footer.payload_bytes = payload_bytes;
-  footer.payload_checksum = checksum.Digest();
-  unsigned char footer_bytes[kFooterBytes];
-  EncodeFooter(footer, footer_bytes);
-  QUIVER_RETURN_IF_ERROR(file->Append(footer_bytes, kFooterBytes));
-
-  CheckpointInfo info;
-  info.checksum = footer.payload_checksum;
-  info.file_bytes = payload_bytes + kFooterBytes;
+  QUIVER_ASSIGN_OR_RETURN(CheckpointInfo info, writer.Finish(identity));
   info.vector_count = impl_->index.size();
   return info;
 }
@@ -605,11 +428,6 @@ constexpr std::size_t kRepairCandidates = 8;
 constexpr std::size_t kSelfQueryK = 8;
 /// Self-query checks at most (each one searches every live vector once).
 constexpr int kSelfQueryRounds = 3;
-
-double MillisSince(std::chrono::steady_clock::time_point start) {
-  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
-      .count();
-}
 
 }  // namespace
 

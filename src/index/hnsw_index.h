@@ -2,24 +2,13 @@
 //
 // The HNSW index of one collection: an adapter over USearch's index_dense_t
 // (Malkov & Yashunin, "Efficient and robust approximate nearest neighbor
-// search using Hierarchical Navigable Small World graphs", 2016), plus the
-// checkpoint file format. The only module that includes USearch.
+// search using Hierarchical Navigable Small World graphs", 2016), and its
+// checkpoint writer and loaders. The only module that includes USearch.
 //
-// Checkpoint file ("<generation>.usearch"):
-//   [payload: the bytes of index_dense_t::save_to_stream]
-//   [footer, 64 bytes, little-endian]
-//     0  char[8]  magic "QVRINDX1"
-//     8  u32      footer version (1)
-//    12  u32      footer size (64)
-//    16  u64      collection id
-//    24  u64      generation
-//    32  u64      applied_seq
-//    40  u64      payload bytes
-//    48  u64      XXH3-64 of the payload
-//    56  u64      XXH3-64 of footer bytes 0..55
-// A file is served only if its size, both checksums, the collection id and
-// generation match what the manifest row in SQLite expects, and the loaded
-// header agrees with the collection's configuration (invariant I4).
+// Checkpoints: SaveCheckpoint and LoadCheckpoint write and read the file
+// format of checkpoint_file.h; a file is parsed by USearch only after every
+// byte passed its checksums, and a loaded header must agree with the
+// collection's configuration (invariant I4).
 //
 // Thread safety and lock discipline (one shared_mutex, `mu_`):
 //   - Search, SearchExact: shared; concurrent with each other and with Add/Remove.
@@ -47,19 +36,13 @@
 #include <string>
 #include <vector>
 
+#include "index/checkpoint_file.h"
 #include "quiver/env.h"
 #include "quiver/options.h"
 #include "quiver/record.h"
 #include "quiver/status.h"
 
 namespace quiver::index {
-
-/// What a checkpoint file must match to be loaded.
-struct CheckpointIdentity {
-  std::int64_t collection_id = 0;
-  std::uint64_t generation = 0;
-  std::uint64_t applied_seq = 0;
-};
 
 /// What a reachability walk found (CheckReachability).
 struct ReachabilityReport {
@@ -90,13 +73,6 @@ struct ReachabilityRepair {
   std::uint32_t walks = 0;
   /// Duration of the whole repair, walks included, milliseconds.
   double ms = 0;
-};
-
-/// What SaveCheckpoint wrote.
-struct CheckpointInfo {
-  std::uint64_t checksum = 0;    // XXH3-64 of the payload
-  std::uint64_t file_bytes = 0;  // payload + footer
-  std::uint64_t vector_count = 0;
 };
 
 class HnswIndex {

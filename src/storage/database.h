@@ -54,7 +54,7 @@ struct Manifest {
   std::uint64_t generation = 0;
   /// Every change with seq <= applied_seq is in the checkpoint.
   std::uint64_t applied_seq = 0;
-  /// Checksum64 of the checkpoint's payload (format: index/hnsw_index.h).
+  /// Checksum64 of the checkpoint's payload (format: index/checkpoint_file.h).
   std::uint64_t checksum = 0;
   std::uint64_t vector_count = 0;
   std::uint64_t file_bytes = 0;

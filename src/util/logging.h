@@ -8,6 +8,7 @@
 
 #include <fmt/format.h>
 
+#include <chrono>
 #include <string>
 #include <utility>
 
@@ -44,6 +45,12 @@ class Log {
  private:
   Logger logger_;
 };
+
+/// Milliseconds elapsed since `start` on the steady clock (for log lines).
+inline double MillisSince(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+      .count();
+}
 
 }  // namespace quiver
 

@@ -15,7 +15,7 @@ prefix=$scratch/prefix
 
 echo "== cmake --install $build --prefix $prefix --strip"
 cmake --install "$build" --prefix "$prefix" --strip >"$scratch/install.log"
-for f in bin/quiver include/quiver/quiver.h lib/libquiver_core.a lib/libnumkong.a \
+for f in bin/quiver include/quiver/quiver.h lib/libquiver_store.a lib/libquiver_util.a lib/libnumkong.a \
   lib/cmake/Quiver/QuiverConfig.cmake lib/pkgconfig/quiver.pc; do
   test -e "$prefix/$f" || { echo "missing after install: $f"; exit 1; }
 done

@@ -167,6 +167,26 @@ TEST_F(RecoveryTest, LeftoverTemporaryAndStaleFilesAreRemovedOnOpen) {
   EXPECT_TRUE(std::filesystem::exists(CheckpointFile(1, 1)));
 }
 
+// Cleanup removes only names Quiver writes (util/layout.h): a user's file in an
+// index directory, or a directory under indexes/ that is not a collection id,
+// is not Quiver's to delete; an index directory of a dropped collection is.
+TEST_F(RecoveryTest, CleanupLeavesNamesQuiverDoesNotWrite) {
+  Populate();
+  const std::string index_dir = dir_.Join("indexes/1");
+  std::ofstream(index_dir + "/notes.txt") << "mine";
+  std::ofstream(index_dir + "/backup.usearch") << "not a generation";
+  std::ofstream(index_dir + "/007.usearch") << "leading zeros: not a name Quiver writes";
+  std::filesystem::create_directories(dir_.Join("indexes/scratch"));
+  std::filesystem::create_directories(dir_.Join("indexes/99"));  // no collection 99
+  ExpectAllRecordsServed();
+  EXPECT_TRUE(std::filesystem::exists(index_dir + "/notes.txt"));
+  EXPECT_TRUE(std::filesystem::exists(index_dir + "/backup.usearch"));
+  EXPECT_TRUE(std::filesystem::exists(index_dir + "/007.usearch"));
+  EXPECT_TRUE(std::filesystem::exists(dir_.Join("indexes/scratch")));
+  EXPECT_FALSE(std::filesystem::exists(dir_.Join("indexes/99")));
+  EXPECT_TRUE(log_.Contains("indexes/scratch: not an index directory of this store"));
+}
+
 // A crash at each step of a checkpoint: the checkpoint fails there, the store
 // is abandoned without another checkpoint, and the reopened store serves
 // every committed record, including the changes the failed checkpoint covered.
