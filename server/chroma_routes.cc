@@ -984,6 +984,32 @@ std::string MergeMetadata(const std::string& stored, const std::string& update) 
   return merged.empty() ? std::string() : merged.dump();
 }
 
+/// The stored records of `keys` (entry i = keys[i]'s, or nullopt), read with only what `mode`
+/// needs: an add only whether they exist (no text, metadata or embedding: an add of new
+/// records reads next to nothing), an upsert or update their text and metadata to merge
+/// into, and their embeddings only when some incoming record comes without one.
+Result<std::vector<std::optional<Record>>> StoredRecords(
+    Collection& collection, const std::vector<Key>& keys, WriteMode mode,
+    const std::vector<IncomingRecord>& incoming) {
+  ScanOptions options;
+  options.keys = keys;
+  options.limit = std::max<std::size_t>(keys.size(), 1);
+  options.include_text = mode != WriteMode::kAdd;
+  options.include_metadata = mode != WriteMode::kAdd;
+  options.include_embedding =
+      std::any_of(incoming.begin(), incoming.end(),
+                  [](const IncomingRecord& record) { return record.embedding.empty(); });
+  QS_ASSIGN_OR_RETURN(ScanPage page, collection.Scan(options));
+  std::unordered_map<Key, std::size_t> position;
+  for (std::size_t i = 0; i < keys.size(); ++i) position.emplace(keys[i], i);
+  std::vector<std::optional<Record>> stored(keys.size());
+  for (Record& record : page.records) {
+    auto it = position.find(record.key);
+    if (it != position.end()) stored[it->second] = std::move(record);
+  }
+  return stored;
+}
+
 /// Writes an add, upsert or update (WriteMode): documents not given keep their stored values,
 /// metadatas are merged into the stored ones (MergeMetadata), as Chroma does.
 Result<Reply> WriteRecords(Service& service, const httplib::Request& request, WriteMode mode) {
@@ -1021,7 +1047,8 @@ Result<Reply> WriteRecords(Service& service, const httplib::Request& request, Wr
   // records cannot interleave between the read and the write (one would lose the other's
   // metadata).
   std::lock_guard<std::mutex> lock(service.chroma_catalog().write_mutex(chroma.id));
-  QS_ASSIGN_OR_RETURN(std::vector<std::optional<Record>> stored, collection->Get(keys));
+  QS_ASSIGN_OR_RETURN(std::vector<std::optional<Record>> stored,
+                      StoredRecords(*collection, keys, mode, incoming));
   std::vector<Record> records;
   records.reserve(incoming.size());
   for (std::size_t i = 0; i < incoming.size(); ++i) {
