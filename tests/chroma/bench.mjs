@@ -11,7 +11,8 @@
 // dataset-fashion-mnist). The exact top 10 (the recall's ground truth) is computed here by
 // brute force and cached in $BENCH_CACHE_DIR (default /tmp).
 //
-// Prints one line per server and measure, then a Markdown table.
+// The servers take turns (batch by batch, then 100 queries at a time), so that on a shared
+// machine both see the same load. Prints one line per server and measure, then a Markdown table.
 
 import fs from "node:fs";
 import os from "node:os";
@@ -76,29 +77,15 @@ function client(url, headers) {
   return new ChromaClient({ host: url.hostname, port: Number(url.port), headers });
 }
 
-// Adds every base row in batches of 1,000; returns records per second.
-async function addAll(collection, rows) {
-  const started = process.hrtime.bigint();
-  for (let at = 0; at < rows.length; at += batchSize) {
-    const batch = rows.slice(at, at + batchSize);
-    await collection.add({
-      ids: batch.map((_, i) => `img${at + i}`),
-      embeddings: batch,
-    });
-  }
-  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-  return { rate: rows.length / seconds, seconds };
-}
-
-// Runs every query once over `connections` concurrent loops; returns queries per second and
-// recall@10 against the ground truth.
-async function queryAll(collections, queries, truth) {
-  let next = 0;
+// Queries q in [from, to) over `collections.length` concurrent loops; returns the seconds and
+// the hits (true top-10 ids found).
+async function queryRange(collections, queries, truth, from, to) {
+  let next = from;
   let hits = 0;
   const started = process.hrtime.bigint();
   await Promise.all(
     collections.map(async (collection) => {
-      for (let q = next++; q < queries.length; q = next++) {
+      for (let q = next++; q < to; q = next++) {
         const result = await collection.query({
           queryEmbeddings: [queries[q]],
           nResults: k,
@@ -109,38 +96,11 @@ async function queryAll(collections, queries, truth) {
       }
     }),
   );
-  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-  return { rate: queries.length / seconds, recall: hits / (queries.length * k), seconds };
+  return { seconds: Number(process.hrtime.bigint() - started) / 1e9, hits };
 }
 
-async function measure(name, url, headers, rows, queries, truth) {
-  const first = client(url, headers);
-  const collection = await first.createCollection({
-    name: `fashion-${Date.now()}`,
-    embeddingFunction: null,
-    configuration: { hnsw: { space: "l2" } },
-  });
-  const add = await addAll(collection, rows);
-  console.log(`${name}: added ${rows.length} in ${add.seconds.toFixed(1)} s: ${add.rate.toFixed(0)} records/s`);
-  const results = { add };
-  // A warm-up pass (not counted), then one pass per connection count.
-  await queryAll([collection], queries.slice(0, 100), truth);
-  for (const connections of [1, 2]) {
-    const handles = [];
-    for (let c = 0; c < connections; c++) {
-      handles.push(await client(url, headers).getCollection({ name: collection.name, embeddingFunction: null }));
-    }
-    const run = await queryAll(handles, queries, truth);
-    console.log(
-      `${name}: ${queries.length} queries over ${connections} connection(s) in ` +
-        `${run.seconds.toFixed(1)} s: ${run.rate.toFixed(0)} queries/s, recall@10 ${run.recall.toFixed(4)}`,
-    );
-    results[connections] = run;
-  }
-  await first.deleteCollection({ name: collection.name });
-  return results;
-}
-
+// The servers take turns, batch by batch and round by round, so that both see the same load
+// on a shared machine.
 async function main() {
   const rows = readImages("train-images-idx3-ubyte.gz", base);
   const queries = readImages("t10k-images-idx3-ubyte.gz", queryCount);
@@ -148,27 +108,77 @@ async function main() {
   const servers = [];
   if (process.env.QUIVER_CHROMA_URL) {
     const key = process.env.QUIVER_API_KEY;
-    servers.push(["Quiver", new URL(process.env.QUIVER_CHROMA_URL),
-      key ? { Authorization: `Bearer ${key}` } : undefined]);
+    servers.push({ name: "Quiver", url: new URL(process.env.QUIVER_CHROMA_URL),
+      headers: key ? { Authorization: `Bearer ${key}` } : undefined });
   }
-  if (process.env.CHROMA_PEER_URL) servers.push(["Chroma 1.0.5", new URL(process.env.CHROMA_PEER_URL)]);
-  const table = [];
-  for (const [name, url, headers] of servers) {
-    table.push([name, await measure(name, url, headers, rows, queries, truth)]);
+  if (process.env.CHROMA_PEER_URL) {
+    servers.push({ name: "Chroma 1.0.5", url: new URL(process.env.CHROMA_PEER_URL) });
   }
+  const name = `fashion-${Date.now()}`;
+  for (const server of servers) {
+    server.collection = await client(server.url, server.headers).createCollection({
+      name, embeddingFunction: null, configuration: { hnsw: { space: "l2" } },
+    });
+    server.add = 0;
+    server.runs = {};
+  }
+  for (let at = 0; at < rows.length; at += batchSize) {
+    const batch = rows.slice(at, at + batchSize);
+    const ids = batch.map((_, i) => `img${at + i}`);
+    for (const server of servers) {
+      const started = process.hrtime.bigint();
+      await server.collection.add({ ids, embeddings: batch });
+      server.add += Number(process.hrtime.bigint() - started) / 1e9;
+    }
+  }
+  for (const server of servers) {
+    console.log(`${server.name}: added ${rows.length} in ${server.add.toFixed(1)} s: ` +
+      `${(rows.length / server.add).toFixed(0)} records/s`);
+  }
+  // A warm-up pass over every query (not counted): background work after the adds
+  // (checkpoints, compaction) is done before the clock runs.
+  for (const server of servers) await queryRange([server.collection], queries, truth, 0, queries.length);
+  const round = 100;
+  for (const connections of [1, 2]) {
+    for (const server of servers) {
+      server.handles = [];
+      for (let c = 0; c < connections; c++) {
+        server.handles.push(await client(server.url, server.headers).getCollection({
+          name, embeddingFunction: null }));
+      }
+      server.runs[connections] = { seconds: 0, hits: 0 };
+    }
+    for (let from = 0; from < queries.length; from += round) {
+      const to = Math.min(from + round, queries.length);
+      for (const server of servers) {
+        const run = await queryRange(server.handles, queries, truth, from, to);
+        server.runs[connections].seconds += run.seconds;
+        server.runs[connections].hits += run.hits;
+      }
+    }
+    for (const server of servers) {
+      const run = server.runs[connections];
+      run.rate = queries.length / run.seconds;
+      run.recall = run.hits / (queries.length * k);
+      console.log(`${server.name}: ${queries.length} queries over ${connections} connection(s) in ` +
+        `${run.seconds.toFixed(1)} s: ${run.rate.toFixed(0)} queries/s, recall@10 ${run.recall.toFixed(4)}`);
+    }
+  }
+  for (const server of servers) await client(server.url, server.headers).deleteCollection({ name });
+
   console.log(`\nFashion-MNIST: ${rows.length} images added in batches of ${batchSize}, ` +
     `${queries.length} queries, k=${k}, l2, M 16, ef_construction 100, ef_search 100\n`);
   console.log("| server | add (records/s) | queries/s, 1 connection | queries/s, 2 connections | recall@10 |");
   console.log("| --- | ---: | ---: | ---: | ---: |");
-  for (const [name, r] of table) {
-    console.log(`| ${name} | ${r.add.rate.toFixed(0)} | ${r[1].rate.toFixed(0)} | ` +
-      `${r[2].rate.toFixed(0)} | ${r[1].recall.toFixed(4)} |`);
+  for (const s of servers) {
+    console.log(`| ${s.name} | ${(rows.length / s.add).toFixed(0)} | ${s.runs[1].rate.toFixed(0)} | ` +
+      `${s.runs[2].rate.toFixed(0)} | ${s.runs[1].recall.toFixed(4)} |`);
   }
-  if (table.length === 2) {
-    const [q, c] = [table[0][1], table[1][1]];
-    console.log(`\nQuiver / Chroma: add ${(q.add.rate / c.add.rate).toFixed(2)}x, ` +
-      `queries ${(q[1].rate / c[1].rate).toFixed(2)}x (1 connection), ` +
-      `${(q[2].rate / c[2].rate).toFixed(2)}x (2 connections)`);
+  if (servers.length === 2) {
+    const [q, c] = servers;
+    console.log(`\nQuiver / Chroma: add ${(c.add / q.add).toFixed(2)}x, ` +
+      `queries ${(q.runs[1].rate / c.runs[1].rate).toFixed(2)}x (1 connection), ` +
+      `${(q.runs[2].rate / c.runs[2].rate).toFixed(2)}x (2 connections)`);
   }
 }
 
