@@ -22,9 +22,11 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 #include "quiver/collection.h"
 #include "quiver/record.h"
@@ -105,16 +107,15 @@ class RawJson {
 // Scope: tenant, database, collection
 // ---------------------------------------------------------------------------
 
-/// NotFound unless the tenant (path parameter 1) and its database (2) exist.
-Status CheckDatabase(Service& service, const std::string& tenant, const std::string& database) {
+/// NotFound unless the tenant and its database exist; the database.
+Result<ChromaDatabase> CheckDatabase(Service& service, const std::string& tenant,
+                                     const std::string& database) {
   QS_ASSIGN_OR_RETURN(bool has_tenant, service.chroma_catalog().HasTenant(tenant));
   if (!has_tenant) return Status::NotFound(fmt::format("Tenant [{}] not found", tenant));
-  QS_ASSIGN_OR_RETURN(bool has_database, service.chroma_catalog().HasDatabase(tenant, database));
-  if (!has_database) {
-    return Status::NotFound(
-        fmt::format("Database [{}] not found in tenant [{}]", database, tenant));
-  }
-  return Status::Ok();
+  QS_ASSIGN_OR_RETURN(std::optional<ChromaDatabase> found,
+                      service.chroma_catalog().FindDatabase(tenant, database));
+  if (!found) return Status::NotFound(fmt::format("Database [{}] not found", database));
+  return *found;
 }
 
 /// The collection whose UUID is path parameter 3 (the record routes).
@@ -122,7 +123,11 @@ Result<ChromaCollection> CollectionById(Service& service, const httplib::Request
   const std::string tenant = PathParameter(request, 1);
   const std::string database = PathParameter(request, 2);
   const std::string id = PathParameter(request, 3);
-  QS_RETURN_IF_ERROR(CheckDatabase(service, tenant, database));
+  QS_RETURN_IF_ERROR(CheckDatabase(service, tenant, database).status());
+  if (!IsUuid(id)) {
+    return Status::InvalidArgument(
+        fmt::format("collection_id: '{}' is not a collection id (a UUID)", id.substr(0, 80)));
+  }
   QS_ASSIGN_OR_RETURN(std::optional<ChromaCollection> found,
                       service.chroma_catalog().FindById(tenant, database, id));
   if (!found) return Status::NotFound(fmt::format("Collection [{}] does not exist", id));
@@ -135,7 +140,7 @@ Result<ChromaCollection> CollectionByName(Service& service, const httplib::Reque
   const std::string tenant = PathParameter(request, 1);
   const std::string database = PathParameter(request, 2);
   const std::string name = PathParameter(request, 3);
-  QS_RETURN_IF_ERROR(CheckDatabase(service, tenant, database));
+  QS_RETURN_IF_ERROR(CheckDatabase(service, tenant, database).status());
   QS_ASSIGN_OR_RETURN(std::optional<ChromaCollection> found,
                       service.chroma_catalog().FindByName(tenant, database, name));
   if (!found) return Status::NotFound(fmt::format("Collection [{}] does not exist", name));
@@ -214,6 +219,37 @@ Result<Reply> PreFlightChecks(Service&, const httplib::Request&) {
       JsonOut{{"max_batch_size", kMaxBatchSize}, {"supports_base64_encoding", false}});
 }
 
+/// GET /api/v2/healthcheck: Chroma's readiness answer (the store is open when this runs).
+Result<Reply> Healthcheck(Service&, const httplib::Request&) {
+  return Reply::Json(JsonOut{{"is_executor_ready", true}, {"is_log_client_ready", true}});
+}
+
+/// POST /api/v2/reset: refused, as a Chroma server refuses it unless its configuration allows
+/// it (allow_reset, false by default); Quiver has no such setting. Chroma's status and body.
+Result<Reply> Reset(Service&, const httplib::Request&) {
+  return Reply{403,
+               "application/json",
+               DumpJson(JsonOut{{"error", "ChromaError"},
+                                {"message",
+                                 "Reset is disabled by config: Quiver does not reset a store "
+                                 "over HTTP; delete the collections or the data directory"}}),
+               {}};
+}
+
+/// POST .../collections/{collection_id}/fork: 501, as a local Chroma server answers.
+Result<Reply> ForkCollection(Service& service, const httplib::Request& request) {
+  QS_RETURN_IF_ERROR(CollectionById(service, request).status());
+  return Status::NotSupported("Collection forking is not supported by Quiver");
+}
+
+/// POST .../collections/{collection_id}/search: Chroma's newer search API, 501.
+Result<Reply> SearchCollection(Service& service, const httplib::Request& request) {
+  QS_RETURN_IF_ERROR(CollectionById(service, request).status());
+  return Status::NotSupported(
+      "the search API is not supported by Quiver; use query (query_embeddings, where, "
+      "where_document)");
+}
+
 /// GET /api/v2/auth/identity: the default tenant and database (one API key, no users).
 Result<Reply> Identity(Service&, const httplib::Request&) {
   return Reply::Json(JsonOut{{"user_id", ""},
@@ -225,15 +261,17 @@ Result<Reply> Identity(Service&, const httplib::Request&) {
 // Tenants and databases
 // ---------------------------------------------------------------------------
 
-/// InvalidArgument unless `name` (of `field`) is 1..256 characters of A-Z a-z 0-9 _ - .
+/// InvalidArgument unless `name` (of `field`) is 3..256 characters of A-Z a-z 0-9 _ - .
+/// (Chroma's minimum length is 3 too).
 Status ValidateScopeName(std::string_view name, std::string_view field) {
   const bool valid =
-      !name.empty() && name.size() <= 256 && std::all_of(name.begin(), name.end(), [](char c) {
+      name.size() >= 3 && name.size() <= 256 && std::all_of(name.begin(), name.end(), [](char c) {
         return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.';
       });
   if (valid) return Status::Ok();
   return Status::InvalidArgument(
-      fmt::format("{}: expected 1 to 256 characters of A-Z a-z 0-9 _ - .", field));
+      fmt::format("{}: '{}' is not a valid name; expected 3 to 256 characters of A-Z a-z 0-9 _ - .",
+                  field, name.substr(0, 80)));
 }
 
 /// The "name" field of a tenant or database creation body, validated.
@@ -262,14 +300,9 @@ Result<Reply> GetTenant(Service& service, const httplib::Request& request) {
   return Reply::Json(JsonOut{{"name", name}, {"resource_name", nullptr}});
 }
 
-/// A database as Chroma returns it; its id is derived from its names (stable, not stored).
-JsonOut DatabaseJson(const std::string& tenant, const std::string& database) {
-  const std::uint64_t a = KeyForStringId(tenant + "/" + database);
-  const std::uint64_t b = KeyForStringId(database + "/" + tenant);
-  const std::string id =
-      fmt::format("{:08x}-{:04x}-{:04x}-{:04x}-{:012x}", a >> 32, (a >> 16) & 0xFFFF, a & 0xFFFF,
-                  b >> 48, b & 0xFFFFFFFFFFFFULL);
-  return JsonOut{{"id", id}, {"name", database}, {"tenant", tenant}};
+/// A database as Chroma returns it.
+JsonOut DatabaseJson(const ChromaDatabase& database) {
+  return JsonOut{{"id", database.id}, {"name", database.name}, {"tenant", database.tenant}};
 }
 
 /// POST /api/v2/tenants/{tenant}/databases {"name"}: 404 without the tenant, 409 if it exists.
@@ -281,10 +314,9 @@ Result<Reply> CreateDatabase(Service& service, const httplib::Request& request) 
 
 /// GET /api/v2/tenants/{tenant}/databases/{database}: the database or 404.
 Result<Reply> GetDatabase(Service& service, const httplib::Request& request) {
-  const std::string tenant = PathParameter(request, 1);
-  const std::string database = PathParameter(request, 2);
-  QS_RETURN_IF_ERROR(CheckDatabase(service, tenant, database));
-  return Reply::Json(DatabaseJson(tenant, database));
+  QS_ASSIGN_OR_RETURN(ChromaDatabase database,
+                      CheckDatabase(service, PathParameter(request, 1), PathParameter(request, 2)));
+  return Reply::Json(DatabaseJson(database));
 }
 
 // ---------------------------------------------------------------------------
@@ -293,7 +325,7 @@ Result<Reply> GetDatabase(Service& service, const httplib::Request& request) {
 
 /// InvalidArgument unless `name` follows Chroma's rule: 3..512 characters of
 /// A-Z a-z 0-9 . _ -, starting and ending with a letter or digit.
-Status ValidateChromaCollectionName(std::string_view name) {
+Status ValidateChromaCollectionName(std::string_view name, std::string_view field = "name") {
   auto alnum = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) != 0; };
   const bool valid = name.size() >= 3 && name.size() <= 512 && alnum(name.front()) &&
                      alnum(name.back()) && std::all_of(name.begin(), name.end(), [&](char c) {
@@ -301,9 +333,9 @@ Status ValidateChromaCollectionName(std::string_view name) {
                      });
   if (valid) return Status::Ok();
   return Status::InvalidArgument(fmt::format(
-      "name: '{}' is not a valid collection name: 3 to 512 characters of A-Z a-z 0-9 . _ -, "
+      "{}: '{}' is not a valid collection name: 3 to 512 characters of A-Z a-z 0-9 . _ -, "
       "starting and ending with a letter or digit",
-      name.substr(0, 80)));
+      field, name.substr(0, 80)));
 }
 
 /// Reads an optional unsigned HNSW setting `field` of `hnsw` into `out`.
@@ -385,7 +417,51 @@ Status ReadConfiguration(const JsonObject& root, ChromaCollection* chroma) {
   hnsw["max_neighbors"] = chroma->connectivity;
   hnsw["ef_construction"] = chroma->expansion_add;
   hnsw["ef_search"] = chroma->expansion_search;
+  if (!hnsw.contains("resize_factor")) hnsw["resize_factor"] = 1.2;
+  if (!hnsw.contains("sync_threshold")) hnsw["sync_threshold"] = 1000;
+  if (!configuration.contains("spann")) configuration["spann"] = nullptr;
   if (!configuration.contains("embedding_function")) configuration["embedding_function"] = nullptr;
+  chroma->configuration_json = DumpJson(configuration);
+  return Status::Ok();
+}
+
+/// Applies a modify's "new_configuration" to `chroma`: hnsw ef_search (used by the next query),
+/// max_neighbors (only while the collection has no records: Quiver does not rebuild an index
+/// behind the client's back), the settings Quiver has no use for (num_threads, batch_size,
+/// resize_factor, sync_threshold: kept and reported), and embedding_function (kept).
+Status ApplyConfigurationUpdate(const JsonValue& value, bool has_records,
+                                ChromaCollection* chroma) {
+  QS_ASSIGN_OR_RETURN(JsonObject object, value.AsObject());
+  QS_RETURN_IF_ERROR(object.OnlyFields({"hnsw", "spann", "embedding_function"}));
+  JsonOut configuration = JsonOut::parse(chroma->configuration_json);
+  if (std::optional<JsonValue> spann = object.Optional("spann"); spann && !spann->IsNull()) {
+    return Status::NotSupported(
+        "new_configuration.spann: SPANN indexes are not supported; use hnsw");
+  }
+  if (std::optional<JsonValue> hnsw_value = object.Optional("hnsw");
+      hnsw_value && !hnsw_value->IsNull()) {
+    QS_ASSIGN_OR_RETURN(JsonObject hnsw, hnsw_value->AsObject());
+    QS_RETURN_IF_ERROR(hnsw.OnlyFields({"ef_search", "max_neighbors", "num_threads",
+                                        "resize_factor", "sync_threshold", "batch_size"}));
+    std::uint32_t connectivity = chroma->connectivity;
+    QS_RETURN_IF_ERROR(ReadHnswSetting(hnsw, "ef_search", 4096, &chroma->expansion_search));
+    QS_RETURN_IF_ERROR(ReadHnswSetting(hnsw, "max_neighbors", 256, &connectivity));
+    if (connectivity != chroma->connectivity && has_records) {
+      return Status::InvalidArgument(fmt::format(
+          "new_configuration.hnsw.max_neighbors: {}, but the collection's index was built with "
+          "{}; Quiver changes it only while the collection has no records",
+          connectivity, chroma->connectivity));
+    }
+    chroma->connectivity = connectivity;
+    JsonOut& reported = configuration["hnsw"];
+    if (!reported.is_object()) reported = JsonOut::object();
+    JsonOut update = JsonOut::parse(hnsw_value->Minified());
+    for (auto it = update.begin(); it != update.end(); ++it) reported[it.key()] = it.value();
+  }
+  if (std::optional<JsonValue> function = object.Optional("embedding_function");
+      function && !function->IsNull()) {
+    configuration["embedding_function"] = JsonOut::parse(function->Minified());
+  }
   chroma->configuration_json = DumpJson(configuration);
   return Status::Ok();
 }
@@ -395,7 +471,7 @@ Result<Reply> CreateCollection(Service& service, const httplib::Request& request
   ChromaCollection chroma;
   chroma.tenant = PathParameter(request, 1);
   chroma.database = PathParameter(request, 2);
-  QS_RETURN_IF_ERROR(CheckDatabase(service, chroma.tenant, chroma.database));
+  QS_RETURN_IF_ERROR(CheckDatabase(service, chroma.tenant, chroma.database).status());
   QS_ASSIGN_OR_RETURN(std::unique_ptr<JsonBody> body, JsonBody::Parse(request.body));
   QS_ASSIGN_OR_RETURN(JsonObject root, body->RootObject());
   QS_RETURN_IF_ERROR(root.OnlyFields({"name", "metadata", "configuration", "get_or_create"}));
@@ -442,7 +518,7 @@ Result<std::optional<std::uint64_t>> QueryNumber(const httplib::Request& request
 Result<Reply> ListCollections(Service& service, const httplib::Request& request) {
   const std::string tenant = PathParameter(request, 1);
   const std::string database = PathParameter(request, 2);
-  QS_RETURN_IF_ERROR(CheckDatabase(service, tenant, database));
+  QS_RETURN_IF_ERROR(CheckDatabase(service, tenant, database).status());
   QS_ASSIGN_OR_RETURN(std::optional<std::uint64_t> limit, QueryNumber(request, "limit"));
   QS_ASSIGN_OR_RETURN(std::optional<std::uint64_t> offset, QueryNumber(request, "offset"));
   QS_ASSIGN_OR_RETURN(std::vector<ChromaCollection> all,
@@ -462,7 +538,7 @@ Result<Reply> ListCollections(Service& service, const httplib::Request& request)
 Result<Reply> CountCollections(Service& service, const httplib::Request& request) {
   const std::string tenant = PathParameter(request, 1);
   const std::string database = PathParameter(request, 2);
-  QS_RETURN_IF_ERROR(CheckDatabase(service, tenant, database));
+  QS_RETURN_IF_ERROR(CheckDatabase(service, tenant, database).status());
   QS_ASSIGN_OR_RETURN(std::vector<ChromaCollection> all,
                       service.chroma_catalog().List(tenant, database));
   return Reply::Json(JsonOut(all.size()));
@@ -484,6 +560,69 @@ Result<Reply> DeleteCollection(Service& service, const httplib::Request& request
   Status dropped = service.store()->DropCollection(chroma.QuiverName());
   if (!dropped.ok() && dropped.code() != StatusCode::kNotFound) return dropped;
   QS_RETURN_IF_ERROR(service.chroma_catalog().Remove(chroma.id));
+  return Reply::Json(JsonOut::object());
+}
+
+/// PUT .../collections/{collection_id} {"new_name", "new_metadata", "new_configuration"}:
+/// renames the collection, replaces its metadata, updates its configuration. By UUID, as
+/// Chroma's client sends it. The records stay where they are (the Quiver collection is named
+/// after the UUID).
+Result<Reply> ModifyCollection(Service& service, const httplib::Request& request) {
+  QS_ASSIGN_OR_RETURN(ChromaCollection chroma, CollectionById(service, request));
+  QS_ASSIGN_OR_RETURN(std::unique_ptr<JsonBody> body, JsonBody::Parse(request.body));
+  QS_ASSIGN_OR_RETURN(JsonObject root, body->RootObject());
+  QS_RETURN_IF_ERROR(root.OnlyFields({"new_name", "new_metadata", "new_configuration"}));
+  if (std::optional<JsonValue> name = root.Optional("new_name"); name && !name->IsNull()) {
+    QS_ASSIGN_OR_RETURN(std::string_view text, name->AsString());
+    QS_RETURN_IF_ERROR(ValidateChromaCollectionName(text, "new_name"));
+    chroma.name = std::string(text);
+  }
+  if (std::optional<JsonValue> metadata = root.Optional("new_metadata");
+      metadata && !metadata->IsNull()) {
+    QS_RETURN_IF_ERROR(metadata->AsObject().status());
+    if (metadata->Minified() == "{}") {
+      return Status::InvalidArgument(
+          "new_metadata: must not be empty (Chroma's rule); leave it out to keep the metadata");
+    }
+    chroma.metadata_json = metadata->Minified();
+  }
+  if (std::optional<JsonValue> configuration = root.Optional("new_configuration");
+      configuration && !configuration->IsNull()) {
+    QS_ASSIGN_OR_RETURN(std::shared_ptr<Collection> records, RecordsOf(service, chroma));
+    QS_RETURN_IF_ERROR(ApplyConfigurationUpdate(*configuration, records != nullptr, &chroma));
+  }
+  QS_RETURN_IF_ERROR(service.chroma_catalog().Update(chroma));
+  return Reply::Json(JsonOut::object());
+}
+
+/// GET /api/v2/tenants/{tenant}/databases?limit&offset: the tenant's databases in creation
+/// order (an unknown tenant has none, as with Chroma).
+Result<Reply> ListDatabases(Service& service, const httplib::Request& request) {
+  QS_ASSIGN_OR_RETURN(std::optional<std::uint64_t> limit, QueryNumber(request, "limit"));
+  QS_ASSIGN_OR_RETURN(std::optional<std::uint64_t> offset, QueryNumber(request, "offset"));
+  QS_ASSIGN_OR_RETURN(std::vector<ChromaDatabase> all,
+                      service.chroma_catalog().ListDatabases(PathParameter(request, 1)));
+  const std::size_t begin = std::min<std::size_t>(offset.value_or(0), all.size());
+  const std::size_t end = limit ? std::min<std::size_t>(all.size(), begin + *limit) : all.size();
+  JsonOut list = JsonOut::array();
+  for (std::size_t i = begin; i < end; ++i) list.push_back(DatabaseJson(all[i]));
+  return Reply::Json(list);
+}
+
+/// DELETE /api/v2/tenants/{tenant}/databases/{database}: drops every collection of the
+/// database (records first, then the catalog entries, in one change).
+Result<Reply> DeleteDatabase(Service& service, const httplib::Request& request) {
+  const std::string tenant = PathParameter(request, 1);
+  const std::string database = PathParameter(request, 2);
+  QS_RETURN_IF_ERROR(CheckDatabase(service, tenant, database).status());
+  std::lock_guard<std::mutex> lock(service.chroma_catalog().structure_mutex());
+  QS_ASSIGN_OR_RETURN(std::vector<ChromaCollection> collections,
+                      service.chroma_catalog().List(tenant, database));
+  for (const ChromaCollection& chroma : collections) {
+    Status dropped = service.store()->DropCollection(chroma.QuiverName());
+    if (!dropped.ok() && dropped.code() != StatusCode::kNotFound) return dropped;
+  }
+  QS_RETURN_IF_ERROR(service.chroma_catalog().RemoveDatabase(tenant, database));
   return Reply::Json(JsonOut::object());
 }
 
@@ -658,53 +797,47 @@ Result<std::string> CombinedFilter(const std::string& where,
   return fmt::format(R"({{"$and":[{},{}]}})", DumpJson(in), where);
 }
 
-/// The records that `selection` selects, skipping `offset` and at most `limit`: by id in the
-/// order asked (ids without a record are left out), else in key order.
+/// The records that `selection` selects, in insertion order (Chroma's order, with or without
+/// ids; ids without a record are left out), skipping `offset` and at most `limit`.
 Result<std::vector<Record>> SelectRecords(Collection& collection, const Selection& selection,
                                           std::size_t offset, std::optional<std::size_t> limit,
                                           bool include_embedding) {
+  ScanOptions options;
+  options.order = ScanOrder::kInsertion;
+  options.filter = selection.where;
+  options.include_embedding = include_embedding;
+  std::unordered_set<std::string_view> wanted;
+  if (selection.ids) {
+    if (selection.ids->empty()) return std::vector<Record>();
+    options.keys.reserve(selection.ids->size());
+    for (const std::string& id : *selection.ids) {
+      options.keys.push_back(KeyForStringId(id));
+      wanted.insert(id);
+    }
+  }
+  // Paging is pushed into the scan unless records are dropped after it: a key that holds
+  // another id than the one asked for (a hash collision), a document that does not match.
+  const bool page_in_scan = !selection.ids && !selection.document;
+  options.offset = page_in_scan ? offset : 0;
+  std::size_t left = page_in_scan && limit ? *limit : SIZE_MAX;
   std::vector<Record> records;
-  if (selection.ids && selection.where.empty()) {
-    std::vector<Key> keys;
-    keys.reserve(selection.ids->size());
-    for (const std::string& id : *selection.ids) keys.push_back(KeyForStringId(id));
-    QS_ASSIGN_OR_RETURN(std::vector<std::optional<Record>> found, collection.Get(keys));
-    for (std::size_t i = 0; i < found.size(); ++i) {
-      if (found[i] && found[i]->id == (*selection.ids)[i]) records.push_back(std::move(*found[i]));
+  while (left > 0) {
+    options.limit = std::min<std::size_t>(left, 1000);
+    QS_ASSIGN_OR_RETURN(ScanPage page, collection.Scan(options));
+    left -= std::min(left, page.records.size());
+    for (Record& record : page.records) {
+      if (selection.ids && !wanted.contains(record.id)) continue;
+      if (selection.document && !selection.document->Matches(record.text)) continue;
+      records.push_back(std::move(record));
     }
-  } else {
-    QS_ASSIGN_OR_RETURN(std::string filter, CombinedFilter(selection.where, selection.ids));
-    // Paging is pushed into the scan unless records are dropped or reordered after it.
-    const bool page_in_scan = !selection.ids && !selection.document;
-    ScanOptions options;
-    options.filter = filter;
-    options.include_embedding = include_embedding;
-    options.offset = page_in_scan ? offset : 0;
-    std::size_t wanted = page_in_scan && limit ? *limit : SIZE_MAX;
-    while (wanted > 0) {
-      options.limit = std::min<std::size_t>(wanted, 1000);
-      QS_ASSIGN_OR_RETURN(ScanPage page, collection.Scan(options));
-      wanted -= std::min(wanted, page.records.size());
-      for (Record& record : page.records) records.push_back(std::move(record));
-      if (page.next_cursor.empty()) break;
-      options.cursor = page.next_cursor;
-      options.offset = 0;
-    }
-    if (page_in_scan) return records;
-    if (selection.ids) {
-      std::unordered_map<std::string, std::size_t> position;
-      for (std::size_t i = 0; i < selection.ids->size(); ++i) {
-        position.emplace((*selection.ids)[i], i);
-      }
-      std::sort(records.begin(), records.end(),
-                [&](const Record& a, const Record& b) { return position[a.id] < position[b.id]; });
-    }
+    if (page.next_cursor.empty()) break;
+    options.cursor = std::move(page.next_cursor);
+    options.offset = 0;
   }
-  if (selection.document) {
-    std::erase_if(records, [&](const Record& r) { return !selection.document->Matches(r.text); });
-  }
-  if (offset > 0)
+  if (page_in_scan) return records;
+  if (offset > 0) {
     records.erase(records.begin(), records.begin() + std::min(offset, records.size()));
+  }
   if (limit && records.size() > *limit) records.resize(*limit);
   return records;
 }
@@ -725,16 +858,52 @@ JsonOut MetadataJson(const std::string& metadata, RawJson& raw) {
 // Records: routes
 // ---------------------------------------------------------------------------
 
-/// One record of an add or upsert, before it meets the store.
-struct IncomingRecord {
-  std::string id;
-  std::vector<float> embedding;
-  std::optional<std::string> document;  // absent: keep the stored one on upsert
-  std::optional<std::string> metadata;  // absent: keep the stored one on upsert
+/// How a record set is written (Chroma's three verbs).
+enum class WriteMode {
+  kAdd,     // new ids are inserted, ids already stored are left as they are
+  kUpsert,  // new ids are inserted, stored ones updated
+  kUpdate,  // stored ids are updated, ids not stored are ignored
 };
 
-/// Reads the record set of an add or upsert: ids, embeddings (required), documents, metadatas.
-Result<std::vector<IncomingRecord>> ReadRecordSet(const JsonObject& root) {
+/// One record of an add, upsert or update, before it meets the store.
+struct IncomingRecord {
+  std::string id;
+  std::vector<float> embedding;         // empty: none given (update only)
+  std::optional<std::string> document;  // absent: keep the stored one
+  std::optional<std::string> metadata;  // absent: keep the stored one; else merged into it
+};
+
+/// Reads "embeddings" into `records` (one per record; null only in an update: keep the
+/// stored one).
+Status ReadEmbeddings(const JsonValue& value, WriteMode mode,
+                      std::vector<IncomingRecord>* records_out) {
+  std::vector<IncomingRecord>& records = *records_out;
+  const std::size_t count = records.size();
+  QS_ASSIGN_OR_RETURN(JsonArray embeddings, value.AsArray());
+  if (embeddings.size() != count) {
+    return Status::InvalidArgument(
+        fmt::format("embeddings: has {} entries, ids has {}", embeddings.size(), count));
+  }
+  std::size_t dimensions = 0;
+  return embeddings.ForEach([&](std::size_t i, const JsonValue& item) -> Status {
+    if (item.element().is_string()) {
+      return Status::InvalidArgument(
+          item.Name() + ": base64 embeddings are not supported (pre-flight-checks says so)");
+    }
+    if (item.IsNull()) {
+      if (mode == WriteMode::kUpdate) return Status::Ok();
+      return Status::InvalidArgument(
+          fmt::format("{}: required: {}", item.Name(), kNoServerEmbedding));
+    }
+    QS_RETURN_IF_ERROR(item.AppendFloats(dimensions, &records[i].embedding));
+    dimensions = records[i].embedding.size();
+    return Status::Ok();
+  });
+}
+
+/// Reads the record set of a write: ids, embeddings (required unless `mode` is kUpdate),
+/// documents, metadatas.
+Result<std::vector<IncomingRecord>> ReadRecordSet(const JsonObject& root, WriteMode mode) {
   QS_RETURN_IF_ERROR(root.OnlyFields({"ids", "embeddings", "documents", "metadatas", "uris"}));
   QS_ASSIGN_OR_RETURN(JsonValue ids_value, root.Required("ids"));
   QS_ASSIGN_OR_RETURN(std::vector<std::string> ids, ReadIds(ids_value, kMaxBatchSize));
@@ -751,28 +920,10 @@ Result<std::vector<IncomingRecord>> ReadRecordSet(const JsonObject& root) {
   for (std::size_t i = 0; i < ids.size(); ++i) records[i].id = ids[i];
 
   std::optional<JsonValue> embeddings_value = root.Optional("embeddings");
-  if (!embeddings_value) {
+  if (!embeddings_value && mode != WriteMode::kUpdate) {
     return Status::InvalidArgument(fmt::format("embeddings: required: {}", kNoServerEmbedding));
   }
-  QS_ASSIGN_OR_RETURN(JsonArray embeddings, embeddings_value->AsArray());
-  if (embeddings.size() != ids.size()) {
-    return Status::InvalidArgument(
-        fmt::format("embeddings: has {} entries, ids has {}", embeddings.size(), ids.size()));
-  }
-  std::size_t dimensions = 0;
-  QS_RETURN_IF_ERROR(embeddings.ForEach([&](std::size_t i, const JsonValue& item) -> Status {
-    if (item.element().is_string()) {
-      return Status::InvalidArgument(
-          item.Name() + ": base64 embeddings are not supported (pre-flight-checks says so)");
-    }
-    if (item.IsNull()) {
-      return Status::InvalidArgument(
-          fmt::format("{}: required: {}", item.Name(), kNoServerEmbedding));
-    }
-    QS_RETURN_IF_ERROR(item.AppendFloats(dimensions, &records[i].embedding));
-    dimensions = records[i].embedding.size();
-    return Status::Ok();
-  }));
+  if (embeddings_value) QS_RETURN_IF_ERROR(ReadEmbeddings(*embeddings_value, mode, &records));
 
   if (std::optional<JsonValue> documents_value = root.Optional("documents")) {
     QS_ASSIGN_OR_RETURN(JsonArray documents, documents_value->AsArray());
@@ -811,61 +962,130 @@ Result<std::vector<IncomingRecord>> ReadRecordSet(const JsonObject& root) {
   return records;
 }
 
-/// Writes an add (`upsert` false: ids already stored are left as they are, as Chroma does) or
-/// an upsert (fields not given keep their stored values).
-Result<Reply> WriteRecords(Service& service, const httplib::Request& request, bool upsert) {
+/// `stored` metadata (a JSON object's text, or "" for none) with `update` (an object's text)
+/// merged in, as Chroma merges: the update's keys replace the stored ones and a null value
+/// removes the key. "" when nothing is left.
+std::string MergeMetadata(const std::string& stored, const std::string& update) {
+  // Most updates of new records carry no null: nothing to parse then.
+  if (stored.empty() && update.find("null") == std::string::npos) {
+    return update == "{}" ? std::string() : update;
+  }
+  nlohmann::json merged =
+      stored.empty() ? nlohmann::json::object() : nlohmann::json::parse(stored, nullptr, false);
+  if (!merged.is_object()) merged = nlohmann::json::object();
+  const nlohmann::json changes = nlohmann::json::parse(update, nullptr, false);
+  for (auto it = changes.begin(); it != changes.end(); ++it) {
+    if (it.value().is_null()) {
+      merged.erase(it.key());
+    } else {
+      merged[it.key()] = it.value();
+    }
+  }
+  return merged.empty() ? std::string() : merged.dump();
+}
+
+/// The stored records of `keys` (entry i = keys[i]'s, or nullopt), read with only what `mode`
+/// needs: an add only whether they exist (no text, metadata or embedding: an add of new
+/// records reads next to nothing), an upsert or update their text and metadata to merge
+/// into, and their embeddings only when some incoming record comes without one.
+Result<std::vector<std::optional<Record>>> StoredRecords(
+    Collection& collection, const std::vector<Key>& keys, WriteMode mode,
+    const std::vector<IncomingRecord>& incoming) {
+  ScanOptions options;
+  options.keys = keys;
+  options.limit = std::max<std::size_t>(keys.size(), 1);
+  options.include_text = mode != WriteMode::kAdd;
+  options.include_metadata = mode != WriteMode::kAdd;
+  options.include_embedding =
+      std::any_of(incoming.begin(), incoming.end(),
+                  [](const IncomingRecord& record) { return record.embedding.empty(); });
+  QS_ASSIGN_OR_RETURN(ScanPage page, collection.Scan(options));
+  std::unordered_map<Key, std::size_t> position;
+  for (std::size_t i = 0; i < keys.size(); ++i) position.emplace(keys[i], i);
+  std::vector<std::optional<Record>> stored(keys.size());
+  for (Record& record : page.records) {
+    auto it = position.find(record.key);
+    if (it != position.end()) stored[it->second] = std::move(record);
+  }
+  return stored;
+}
+
+/// Writes an add, upsert or update (WriteMode): documents not given keep their stored values,
+/// metadatas are merged into the stored ones (MergeMetadata), as Chroma does.
+Result<Reply> WriteRecords(Service& service, const httplib::Request& request, WriteMode mode) {
   QS_ASSIGN_OR_RETURN(ChromaCollection chroma, CollectionById(service, request));
   QS_ASSIGN_OR_RETURN(std::unique_ptr<JsonBody> body, JsonBody::Parse(request.body));
   QS_ASSIGN_OR_RETURN(JsonObject root, body->RootObject());
-  QS_ASSIGN_OR_RETURN(std::vector<IncomingRecord> incoming, ReadRecordSet(root));
+  QS_ASSIGN_OR_RETURN(std::vector<IncomingRecord> incoming, ReadRecordSet(root, mode));
   body.reset();
+  const int status = mode == WriteMode::kAdd ? 201 : 200;
 
-  const std::size_t dimensions = incoming.front().embedding.size();
-  QS_ASSIGN_OR_RETURN(std::shared_ptr<Collection> collection,
-                      MaterializeRecords(service, chroma, dimensions));
-  if (collection->config().dimensions != dimensions) {
+  std::size_t dimensions = 0;
+  std::size_t first_embedding = 0;
+  for (; first_embedding < incoming.size(); ++first_embedding) {
+    dimensions = incoming[first_embedding].embedding.size();
+    if (dimensions > 0) break;
+  }
+  std::shared_ptr<Collection> collection;
+  if (mode == WriteMode::kUpdate) {
+    // An update creates nothing: without records there is nothing to update.
+    QS_ASSIGN_OR_RETURN(collection, RecordsOf(service, chroma));
+    if (!collection) return Reply::Json(JsonOut::object(), status);
+  } else {
+    QS_ASSIGN_OR_RETURN(collection, MaterializeRecords(service, chroma, dimensions));
+  }
+  if (dimensions > 0 && collection->config().dimensions != dimensions) {
     return Status::InvalidArgument(
-        fmt::format("embeddings[0]: has {} values, but collection '{}' has {} dimensions",
-                    dimensions, chroma.name, collection->config().dimensions));
+        fmt::format("embeddings[{}]: has {} values, but collection '{}' has {} dimensions",
+                    first_embedding, dimensions, chroma.name, collection->config().dimensions));
   }
   std::vector<Key> keys;
   keys.reserve(incoming.size());
   for (const IncomingRecord& record : incoming) keys.push_back(KeyForStringId(record.id));
-  QS_ASSIGN_OR_RETURN(std::vector<std::optional<Record>> stored, collection->Get(keys));
 
+  // Read, merge and write under the collection's write lock, so that two writes of the same
+  // records cannot interleave between the read and the write (one would lose the other's
+  // metadata).
+  std::lock_guard<std::mutex> lock(service.chroma_catalog().write_mutex(chroma.id));
+  QS_ASSIGN_OR_RETURN(std::vector<std::optional<Record>> stored,
+                      StoredRecords(*collection, keys, mode, incoming));
   std::vector<Record> records;
   records.reserve(incoming.size());
   for (std::size_t i = 0; i < incoming.size(); ++i) {
     const bool exists = stored[i] && stored[i]->id == incoming[i].id;
-    if (exists && !upsert) continue;
+    if (exists && mode == WriteMode::kAdd) continue;
+    if (!exists && mode == WriteMode::kUpdate) continue;  // Chroma ignores them
     Record& record = records.emplace_back();
     record.key = keys[i];
     record.id = std::move(incoming[i].id);
-    record.embedding = std::move(incoming[i].embedding);
+    record.embedding = incoming[i].embedding.empty() ? std::move(stored[i]->embedding)
+                                                     : std::move(incoming[i].embedding);
     if (incoming[i].document) {
       record.text = std::move(*incoming[i].document);
     } else if (exists) {
       record.text = std::move(stored[i]->text);
     }
-    if (incoming[i].metadata) {
-      record.metadata = std::move(*incoming[i].metadata);
-    } else if (exists) {
-      record.metadata = std::move(stored[i]->metadata);
-    }
+    const std::string base = exists ? std::move(stored[i]->metadata) : std::string();
+    record.metadata = incoming[i].metadata ? MergeMetadata(base, *incoming[i].metadata) : base;
   }
   QS_RETURN_IF_ERROR(CheckRecordSizes(service, records));
   if (!records.empty()) QS_RETURN_IF_ERROR(collection->Upsert(records));
-  return Reply::Json(JsonOut::object(), upsert ? 200 : 201);
+  return Reply::Json(JsonOut::object(), status);
 }
 
 /// POST .../collections/{collection_id}/add.
 Result<Reply> AddRecords(Service& service, const httplib::Request& request) {
-  return WriteRecords(service, request, /*upsert=*/false);
+  return WriteRecords(service, request, WriteMode::kAdd);
 }
 
 /// POST .../collections/{collection_id}/upsert.
 Result<Reply> UpsertRecords(Service& service, const httplib::Request& request) {
-  return WriteRecords(service, request, /*upsert=*/true);
+  return WriteRecords(service, request, WriteMode::kUpsert);
+}
+
+/// POST .../collections/{collection_id}/update: ids not stored are ignored, as Chroma does.
+Result<Reply> UpdateRecords(Service& service, const httplib::Request& request) {
+  return WriteRecords(service, request, WriteMode::kUpdate);
 }
 
 /// Reads an optional unsigned body field.
@@ -960,6 +1180,7 @@ Result<Reply> QueryRecords(Service& service, const httplib::Request& request) {
     QS_RETURN_IF_ERROR(ReadQueryVectors(queries, collection->config().dimensions, &vectors));
     SearchOptions options;
     options.k = k;
+    options.expansion_search = chroma.expansion_search;  // hnsw.ef_search, changed by a modify
     options.include_text = include.documents;
     options.include_metadata = include.metadatas;
     options.include_id = true;
@@ -1029,14 +1250,15 @@ Result<Reply> DeleteRecords(Service& service, const httplib::Request& request) {
   QS_ASSIGN_OR_RETURN(JsonObject root, body->RootObject());
   QS_RETURN_IF_ERROR(root.OnlyFields({"ids", "where", "where_document"}));
   QS_ASSIGN_OR_RETURN(Selection selection, ReadSelection(root));
+  // Nothing selected deletes nothing, as with Chroma (not every record).
   if (!selection.ids && selection.where.empty() && !selection.document) {
-    return Status::InvalidArgument("give ids, where or where_document: which records to delete");
+    return Reply::Json(JsonOut::object());
   }
   QS_ASSIGN_OR_RETURN(std::shared_ptr<Collection> collection, RecordsOf(service, chroma));
   if (!collection) return Reply::Json(JsonOut::object());
-  if (!selection.document && !selection.where.empty()) {
-    QS_ASSIGN_OR_RETURN(std::string filter, CombinedFilter(selection.where, selection.ids));
-    QS_RETURN_IF_ERROR(collection->DeleteWhere(filter).status());
+  if (!selection.ids && !selection.document) {
+    // where alone: one atomic delete in the store.
+    QS_RETURN_IF_ERROR(collection->DeleteWhere(selection.where).status());
     return Reply::Json(JsonOut::object());
   }
   QS_ASSIGN_OR_RETURN(std::vector<Record> records,
@@ -1072,17 +1294,25 @@ std::vector<Route> ChromaRoutes(Service& service) {
                      {"GET", "/api/v2/version", Version, kNoBody, kNoStore},
                      {"GET", "/api/v2/pre-flight-checks", PreFlightChecks, kNoBody, kNoStore},
                      {"GET", "/api/v2/auth/identity", Identity, kNoBody, kNoStore},
+                     {"GET", "/api/v2/healthcheck", Healthcheck},
+                     {"POST", "/api/v2/reset", Reset},
                      {"POST", "/api/v2/tenants", CreateTenant, kJson},
                      {"GET", "/api/v2/tenants/{tenant_name}", GetTenant},
                      {"POST", "/api/v2/tenants/{tenant}/databases", CreateDatabase, kJson},
+                     {"GET", "/api/v2/tenants/{tenant}/databases", ListDatabases},
                      {"GET", QS_CHROMA_DB, GetDatabase},
+                     {"DELETE", QS_CHROMA_DB, DeleteDatabase},
                      {"POST", QS_CHROMA_DB "/collections", CreateCollection, kJson},
                      {"GET", QS_CHROMA_DB "/collections", ListCollections},
                      {"GET", QS_CHROMA_DB "/collections_count", CountCollections},
                      {"GET", QS_CHROMA_COLLECTION, GetCollection},
                      {"DELETE", QS_CHROMA_COLLECTION, DeleteCollection},
+                     {"PUT", QS_CHROMA_COLLECTION, ModifyCollection, kJson},
+                     {"POST", QS_CHROMA_COLLECTION "/fork", ForkCollection},
+                     {"POST", QS_CHROMA_COLLECTION "/search", SearchCollection},
                      {"POST", QS_CHROMA_COLLECTION "/add", AddRecords, kJson},
                      {"POST", QS_CHROMA_COLLECTION "/upsert", UpsertRecords, kJson},
+                     {"POST", QS_CHROMA_COLLECTION "/update", UpdateRecords, kJson},
                      {"POST", QS_CHROMA_COLLECTION "/get", GetRecords, kJson},
                      {"POST", QS_CHROMA_COLLECTION "/query", QueryRecords, kJson},
                      {"POST", QS_CHROMA_COLLECTION "/delete", DeleteRecords, kJson},

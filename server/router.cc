@@ -156,8 +156,10 @@ Router::Router(std::vector<Route> routes, RouterOptions options, Metrics* metric
   Get(".*", route);  // and HEAD
   Post(".*", route);
   Delete(".*", route);
+  Put(".*", route);
   for (const Route& defined : routes_) {
-    if (defined.method != "GET" && defined.method != "POST" && defined.method != "DELETE") {
+    if (defined.method != "GET" && defined.method != "POST" && defined.method != "DELETE" &&
+        defined.method != "PUT") {
       Log(options_.logger, LogLevel::kError, "route {} {}: unsupported method, not served",
           defined.method, defined.path);
     }
@@ -221,14 +223,19 @@ std::string Router::TransportErrorResponse(TransportEvent event) {
 
 void Router::CountTransportEvent(TransportEvent event) { metrics_->CountTransportEvent(event); }
 
-bool Router::Authorized(const httplib::Request& request) const {
-  return options_.api_key.empty() ||
-         IsAuthorized(request.get_header_value("Authorization"), options_.api_key);
+bool Router::Authorized(const httplib::Request& request, ErrorStyle style) const {
+  if (options_.api_key.empty()) return true;
+  if (IsAuthorized(request.get_header_value("Authorization"), options_.api_key)) return true;
+  // Chroma's token authentication may send the key in its own header instead.
+  return style == ErrorStyle::kChroma && request.has_header("X-Chroma-Token") &&
+         ConstantTimeEquals(request.get_header_value("X-Chroma-Token"), options_.api_key);
 }
 
 std::variant<Reply, ApiError> Router::Run(const Route& route,
                                           const httplib::Request& request) const {
-  if (route.access == Access::kApiKey && !Authorized(request)) return ApiError::Unauthorized();
+  if (route.access == Access::kApiKey && !Authorized(request, route.error_style)) {
+    return ApiError::Unauthorized();
+  }
   if (route.json_body && !IsJsonMediaType(request.get_header_value("Content-Type"))) {
     return ApiError::UnsupportedMediaType(request.get_header_value("Content-Type"));
   }
@@ -292,7 +299,7 @@ httplib::Server::HandlerResponse Router::RenderUnrouted(const httplib::Request& 
   } else if (failure == ReadFailure::kTooLarge || response.status == 413) {
     error = ApiError::PayloadTooLarge(options_.max_body_bytes);
   } else if (response.status == 404) {
-    if (!Authorized(request)) {
+    if (!Authorized(request, ErrorStyleForPath(request.path))) {
       error = ApiError::Unauthorized();
     } else {
       allowed = AllowedMethods(request.path);

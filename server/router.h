@@ -61,7 +61,7 @@ enum class Access {
 };
 
 struct Route {
-  /// "GET" (also answers HEAD), "POST" or "DELETE".
+  /// "GET" (also answers HEAD), "POST", "PUT" or "DELETE".
   std::string method;
   /// OpenAPI path template; each {parameter} matches one non-empty path
   /// segment, available to the handler as PathParameter(request, i).
@@ -118,7 +118,9 @@ class Router final : public httplib::Server, public RequestHandler {
   HandlerResponse RenderUnrouted(const httplib::Request& request, httplib::Response& response);
   // Methods of the routes whose path matches `path`, e.g. "GET, DELETE".
   std::string AllowedMethods(const std::string& path) const;
-  bool Authorized(const httplib::Request& request) const;
+  // True without an API key, or with "Authorization: Bearer <key>"; on Chroma's routes
+  // (ErrorStyle::kChroma) also with "X-Chroma-Token: <key>", as Chroma's token auth sends it.
+  bool Authorized(const httplib::Request& request, ErrorStyle style) const;
 
   const std::vector<Route> routes_;
   // templates_[i] is routes_[i].path split at '/' (see MatchPath in router.cc).

@@ -180,6 +180,14 @@ Result<std::unique_ptr<Server>> Server::Start(const ServerOptions& options) {
     return store.status().WithContext(fmt::format("opening the store in '{}'", options.data_dir));
   }
   impl->store = std::move(*store);
+  // The Chroma API's catalog lives in the store's properties; a catalog file of an older
+  // Quiver is imported (and removed) here.
+  if (Status opened = impl->service->chroma_catalog().Open(
+          impl->store.get(), options.data_dir + "/chroma-catalog.json", logger);
+      !opened.ok()) {
+    impl->transport->Stop();
+    return opened.WithContext(fmt::format("opening the store in '{}'", options.data_dir));
+  }
   Result<std::vector<CollectionInfo>> collections = impl->store->ListCollections();
   impl->service->set_store(impl->store.get());
   Log(logger, LogLevel::kInfo, "store '{}' open in {:.1f} ms ({} collections)", options.data_dir,
@@ -224,6 +232,7 @@ Status Server::Stop() {
   impl_->service->set_draining();
   impl_->transport->Stop();  // every worker has exited: no request uses the store
   impl_->service->set_store(nullptr);
+  impl_->service->chroma_catalog().Close();
   Status closed = impl_->store->Close();
   impl_->store.reset();
   if (closed.ok()) {

@@ -14,8 +14,7 @@ namespace quiver::server {
 Service::Service(const ServerOptions& options, Logger logger)
     : options_(options),
       logger_(std::move(logger)),
-      swagger_ui_(SwaggerUi::Load(ResolveSwaggerUiDir(options.swagger_ui_dir))),
-      chroma_catalog_(options.data_dir + "/chroma-catalog.json") {}
+      swagger_ui_(SwaggerUi::Load(ResolveSwaggerUiDir(options.swagger_ui_dir))) {}
 
 Status ValidateCollectionNameField(std::string_view name, std::string_view field) {
   Status status = ValidateCollectionName(name);

@@ -54,7 +54,8 @@ class Service {
   /// name: the server embeds with its own models only, it is not a proxy.
   Result<std::shared_ptr<Embedder>> LocalEmbedder(const std::string& name);
 
-  /// The Chroma API's catalog (server/chroma_catalog.h), kept in the data directory.
+  /// The Chroma API's catalog (server/chroma_catalog.h), kept in the store's properties;
+  /// opened by the Server once the store is.
   ChromaCatalog& chroma_catalog() { return chroma_catalog_; }
 
  private:

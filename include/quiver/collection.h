@@ -173,9 +173,13 @@ class Collection {
   /// fields are indexed, else one pass over the records).
   virtual Result<std::uint64_t> Count(const std::string& filter) = 0;
 
-  /// A page of the records that match, in key order (the key column's int64
-  /// order: keys >= 2^63 come first). InvalidArgument for limit outside
-  /// 1..kMaxBatchSize or a cursor this collection did not hand out.
+  /// A page of the records that match, in options.order: key order by
+  /// default (the key column's int64 order: keys >= 2^63 come first), or
+  /// insertion order (ScanOrder::kInsertion). InvalidArgument for limit
+  /// outside 1..kMaxBatchSize, more than kMaxBatchSize keys, or a cursor this
+  /// collection did not hand out for a scan of this order. Cost: O(log n) per
+  /// page plus the records returned (and `offset` skipped); with a filter that
+  /// no index serves, a pass over the records until the page is full.
   virtual Result<ScanPage> Scan(const ScanOptions& options) = 0;
 
   /// Deletes every record that matches `filter`, atomically (one SQLite

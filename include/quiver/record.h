@@ -123,9 +123,29 @@ struct SearchPlan {
 
 /// What Collection::Scan reads: a page of the records that match a filter,
 /// in key order.
+/// The order of Collection::Scan.
+enum class ScanOrder {
+  /// By key: the key column's int64 order (keys >= 2^63 come first). The default.
+  kKey,
+  /// The order the records were first written in: a record keeps its place
+  /// when it is written again (upsert), and a record deleted and written again
+  /// goes to the end. Records that a store held before its first open by a
+  /// Quiver with insertion order come first, in key order. What Chroma's
+  /// `get` returns.
+  kInsertion,
+};
+
 struct ScanOptions {
   /// Filter as in SearchOptions::filter; empty = every record.
   std::string filter;
+  /// The order of the records and so of the pages. A cursor continues only a
+  /// scan of the same order (InvalidArgument otherwise).
+  ScanOrder order = ScanOrder::kKey;
+  /// When not empty: only the records with these keys (and matching the
+  /// filter), in `order`, whatever order the keys are given in; keys without a
+  /// record are skipped. At most kMaxBatchSize keys (InvalidArgument naming
+  /// "keys" otherwise); duplicates count once.
+  std::vector<Key> keys;
   /// Records per page, 1..kMaxBatchSize. Default 100.
   std::size_t limit = 100;
   /// Matching records to skip first (after the cursor, if any). Chroma-style

@@ -11,8 +11,10 @@
 #ifndef QUIVER_STORE_H_
 #define QUIVER_STORE_H_
 
+#include <cstddef>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -59,6 +61,27 @@ struct ReembedReport {
   CollectionConfig config;
   double seconds = 0;
 };
+
+/// One store property (Store::GetProperties).
+struct Property {
+  std::string key;
+  std::string value;
+};
+
+/// One change of Store::SetProperties: sets `key` to `*value`, or deletes
+/// `key` when `value` is std::nullopt (deleting a key that does not exist is
+/// not an error).
+struct PropertyChange {
+  std::string key;
+  std::optional<std::string> value;
+};
+
+/// Limits of store properties. Keys: 1..kMaxPropertyKeyBytes bytes of UTF-8
+/// without control characters (U+0000..U+001F, U+007F); values: any bytes, at
+/// most kMaxPropertyValueBytes; one SetProperties call: at most kMaxBatchSize
+/// changes.
+inline constexpr std::size_t kMaxPropertyKeyBytes = 1024;
+inline constexpr std::size_t kMaxPropertyValueBytes = std::size_t{16} << 20;
 
 /// Returns InvalidArgument unless `name` is 1..64 characters of [A-Za-z0-9_-].
 Status ValidateCollectionName(std::string_view name);
@@ -108,6 +131,33 @@ class Store {
 
   /// Checkpoints every collection with unsaved changes.
   virtual Status Checkpoint() = 0;
+
+  /// Store properties: small key/value pairs that a program keeps with the
+  /// store (the HTTP server keeps its Chroma catalog there). They live in the
+  /// store's SQLite database with the records, so they are as durable as a
+  /// record, Backup copies them, and a crash leaves a whole SetProperties or
+  /// none of it. Quiver itself sets none; pick a prefix of your own ("myapp/").
+  ///
+  /// Applies `changes` all-or-nothing, in one SQLite transaction committed
+  /// before it returns, in the order given. Keys and values: see
+  /// kMaxPropertyKeyBytes. An empty `changes` writes nothing.
+  /// Errors (nothing is written): InvalidArgument naming the change and the
+  /// field ("changes[2].key: 0 bytes; expected 1 to 1024"; a key changed
+  /// twice in one call), NotSupported (read-only store), FailedPrecondition
+  /// (closed store), IOError / Busy from SQLite.
+  /// Thread safety: may be called concurrently with everything; writes are
+  /// serialized with the store's other writes, readers see all of a call or
+  /// none of it.
+  virtual Status SetProperties(const std::vector<PropertyChange>& changes) = 0;
+
+  /// Every property whose key starts with `prefix` ("" = all), ordered by key
+  /// (bytewise). A store made before properties existed has none until its
+  /// first writable open creates the table; a read-only open of it answers
+  /// an empty list. Errors: InvalidArgument ("prefix: ..."; the rules of a
+  /// key, but it may be empty), FailedPrecondition (closed store), IOError,
+  /// Corruption. Thread safety: as SetProperties; it reads one consistent
+  /// snapshot.
+  virtual Result<std::vector<Property>> GetProperties(const std::string& prefix) = 0;
 
   /// Writes a consistent copy of the store into `dest_dir` while the store
   /// stays in use: the checkpoint files the manifests name first, then the

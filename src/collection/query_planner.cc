@@ -51,6 +51,8 @@ constexpr double kExactBias = 1.0;
 constexpr std::size_t kMaxRerankOversample = 100;
 /// Cursors of Scan: "k" + the decimal of the last key's int64 form.
 constexpr char kCursorPrefix = 'k';
+/// The first character of an insertion-order cursor.
+constexpr char kInsertionCursorPrefix = 'i';
 
 /// The expansion of a filtered HNSW search at selectivity s: the base ef,
 /// grown with log2(1/s) so that a walk whose candidates are mostly rejected
@@ -265,38 +267,83 @@ Result<std::uint64_t> CollectionImpl::Count(const std::string& filter_text) {
   return context_.db->CountWhere(entry_.id, storage::CompileFilter(node));
 }
 
+namespace {
+
+/// Parses a Scan cursor: "k<key>" for key order, "i<seq>:<key>" or "i-:<key>"
+/// (a record older than insertion order) for insertion order, the key an int64.
+/// nullopt if `cursor` is not one of `order`'s.
+std::optional<storage::Database::ScanPosition> ParseCursor(const std::string& cursor,
+                                                           ScanOrder order) {
+  auto parse_int = [](std::string_view text, std::int64_t* value) {
+    const auto parsed = std::from_chars(text.data(), text.data() + text.size(), *value);
+    return !text.empty() && parsed.ec == std::errc() && parsed.ptr == text.data() + text.size();
+  };
+  storage::Database::ScanPosition position;
+  if (order == ScanOrder::kKey) {
+    if (cursor.size() < 2 || cursor[0] != kCursorPrefix) return std::nullopt;
+    if (!parse_int(std::string_view(cursor).substr(1), &position.key)) return std::nullopt;
+    return position;
+  }
+  const std::size_t colon = cursor.find(':');
+  if (cursor.size() < 4 || cursor[0] != kInsertionCursorPrefix || colon == std::string::npos) {
+    return std::nullopt;
+  }
+  const std::string_view seq = std::string_view(cursor).substr(1, colon - 1);
+  if (seq != "-") {
+    std::int64_t value = 0;
+    if (!parse_int(seq, &value)) return std::nullopt;
+    position.seq = value;
+  }
+  if (!parse_int(std::string_view(cursor).substr(colon + 1), &position.key)) return std::nullopt;
+  return position;
+}
+
+/// The cursor that continues after `position` in `order` (ParseCursor's forms).
+std::string MakeCursor(const storage::Database::ScanPosition& position, ScanOrder order) {
+  if (order == ScanOrder::kKey) return kCursorPrefix + std::to_string(position.key);
+  return kInsertionCursorPrefix + (position.seq ? std::to_string(*position.seq) : "-") + ":" +
+         std::to_string(position.key);
+}
+
+}  // namespace
+
 Result<ScanPage> CollectionImpl::Scan(const ScanOptions& options) {
   QUIVER_RETURN_IF_ERROR(CheckUsable(/*write=*/false));
   if (options.limit == 0 || options.limit > kMaxBatchSize) {
     return Status::InvalidArgument("limit: " + std::to_string(options.limit) + "; expected 1.." +
                                    std::to_string(kMaxBatchSize));
   }
-  std::optional<std::int64_t> after;
+  if (options.keys.size() > kMaxBatchSize) {
+    return Status::InvalidArgument("keys: " + std::to_string(options.keys.size()) +
+                                   " keys; expected at most " + std::to_string(kMaxBatchSize));
+  }
+  storage::Database::ScanRequest request;
+  request.order = options.order;
+  request.keys = options.keys;
   if (!options.cursor.empty()) {
-    const std::string& c = options.cursor;
-    std::int64_t value = 0;
-    const char* first = c.data() + 1;
-    const char* last = c.data() + c.size();
-    auto parsed = std::from_chars(first, last, value);
-    if (c[0] != kCursorPrefix || c.size() < 2 || parsed.ec != std::errc() || parsed.ptr != last) {
-      return Status::InvalidArgument("cursor: '" + c +
-                                     "' is not a cursor of this collection; expected the "
-                                     "next_cursor of a previous page");
+    request.after = ParseCursor(options.cursor, options.order);
+    if (!request.after) {
+      return Status::InvalidArgument("cursor: '" + options.cursor.substr(0, 80) +
+                                     "' is not a cursor of this collection for a scan in " +
+                                     (options.order == ScanOrder::kKey ? "key" : "insertion") +
+                                     " order; expected the next_cursor of a previous page");
     }
-    after = value;
   }
   QUIVER_ASSIGN_OR_RETURN(filter::Node node, ParseFilter(options.filter));
   // One record more than asked tells whether another page follows.
+  request.offset = options.offset;
+  request.limit = options.limit + 1;
+  request.with_text = options.include_text;
+  request.with_metadata = options.include_metadata;
+  request.with_embedding = options.include_embedding;
+  std::vector<storage::Database::ScanPosition> positions;
   QUIVER_ASSIGN_OR_RETURN(
       std::vector<Record> records,
-      context_.db->ScanRecords(entry_.id, storage::CompileFilter(node), after, options.offset,
-                               options.limit + 1, options.include_text, options.include_metadata,
-                               options.include_embedding));
+      context_.db->ScanRecords(entry_.id, storage::CompileFilter(node), request, &positions));
   ScanPage page;
   if (records.size() > options.limit) {
     records.resize(options.limit);
-    page.next_cursor =
-        kCursorPrefix + std::to_string(std::bit_cast<std::int64_t>(records.back().key));
+    page.next_cursor = MakeCursor(positions[options.limit - 1], options.order);
   }
   page.records = std::move(records);
   return page;

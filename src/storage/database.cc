@@ -29,6 +29,13 @@ std::uint64_t FromSql(std::int64_t v) { return std::bit_cast<std::uint64_t>(v); 
 
 std::string RecordsTable(std::int64_t id) { return "records_" + std::to_string(id); }
 
+/// The index of records_<id>.insert_seq: the insertion order (see database.h).
+/// Its entries are (insert_seq, key), so it also orders NULLs by key.
+std::string InsertSeqIndexSql(std::int64_t id) {
+  return "CREATE INDEX IF NOT EXISTS " + RecordsTable(id) + "_insert_seq ON " + RecordsTable(id) +
+         "(insert_seq)";
+}
+
 /// The collection's FTS5 table over records_<id>.text (see database.h).
 std::string FullTextTable(std::int64_t id) { return RecordsTable(id) + "_fts"; }
 
@@ -488,6 +495,7 @@ Status Database::Initialize() {
       key INTEGER NOT NULL,
       op INTEGER NOT NULL);
     CREATE INDEX IF NOT EXISTS changes_by_collection ON changes(collection_id, seq);
+    CREATE TABLE IF NOT EXISTS properties(key TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID;
     INSERT OR IGNORE INTO quiver_meta(key, value) VALUES ('format_version', '1');
   )sql"));
   QUIVER_ASSIGN_OR_RETURN(
@@ -598,7 +606,8 @@ Result<CatalogEntry> Database::CreateCollection(const std::string& name,
   QUIVER_RETURN_IF_ERROR(
       writer_->Exec("CREATE TABLE " + RecordsTable(entry.id) +
                     " (key INTEGER PRIMARY KEY, id TEXT UNIQUE, text TEXT NOT NULL, "
-                    "metadata TEXT NOT NULL, embedding BLOB NOT NULL)"));
+                    "metadata TEXT NOT NULL, embedding BLOB NOT NULL, insert_seq INTEGER)"));
+  QUIVER_RETURN_IF_ERROR(writer_->Exec(InsertSeqIndexSql(entry.id)));
   QUIVER_RETURN_IF_ERROR(writer_->Exec(FullTextSchemaSql(entry.id)));
   QUIVER_RETURN_IF_ERROR(txn.Commit());
   return entry;
@@ -728,12 +737,15 @@ Result<WriteResult> Database::WriteRecords(std::int64_t id, std::uint32_t dimens
     keys->clear();
   }
 
+  // insert_seq is the seq of the change that creates the record; an upsert of
+  // a stored key leaves it alone, so the record keeps its place.
   QUIVER_ASSIGN_OR_RETURN(
-      Stmt upsert, writer_->Prepare("INSERT INTO " + table +
-                                    " (key, id, text, metadata, embedding) VALUES (?,?,?,?,?) "
-                                    "ON CONFLICT(key) DO UPDATE SET id=excluded.id, "
-                                    "text=excluded.text, metadata=excluded.metadata, "
-                                    "embedding=excluded.embedding"));
+      Stmt upsert,
+      writer_->Prepare("INSERT INTO " + table +
+                       " (key, id, text, metadata, embedding, insert_seq) VALUES (?,?,?,?,?,?) "
+                       "ON CONFLICT(key) DO UPDATE SET id=excluded.id, "
+                       "text=excluded.text, metadata=excluded.metadata, "
+                       "embedding=excluded.embedding"));
   QUIVER_ASSIGN_OR_RETURN(
       Stmt log, writer_->Prepare("INSERT INTO changes(collection_id, key, op) VALUES (?,?,?)"));
   QUIVER_ASSIGN_OR_RETURN(Stmt id_of_key,
@@ -742,6 +754,7 @@ Result<WriteResult> Database::WriteRecords(std::int64_t id, std::uint32_t dimens
                           writer_->Prepare("SELECT key FROM " + table + " WHERE id=?"));
 
   const std::size_t blob_bytes = std::size_t{dimensions} * sizeof(float);
+  std::int64_t last_seq = 0;
   for (std::size_t i = 0; i < records.size(); ++i) {
     const Record& r = records[i];
     const Key key = append ? next_key + i : r.key;
@@ -778,6 +791,12 @@ Result<WriteResult> Database::WriteRecords(std::int64_t id, std::uint32_t dimens
                                        std::to_string(FromSql(key_of_id.Int(0))));
       }
     }
+    log.Reset();
+    log.BindInt(1, id);
+    log.BindInt(2, ToSql(key));
+    log.BindInt(3, kOpUpsert);
+    QUIVER_RETURN_IF_ERROR(log.Run());
+    last_seq = sqlite3_last_insert_rowid(writer_->db());
     upsert.Reset();
     upsert.BindInt(1, ToSql(key));
     if (r.id.empty()) {
@@ -788,16 +807,12 @@ Result<WriteResult> Database::WriteRecords(std::int64_t id, std::uint32_t dimens
     upsert.BindText(3, r.text);
     upsert.BindText(4, r.metadata.empty() ? std::string_view("{}") : std::string_view(r.metadata));
     upsert.BindBlob(5, r.embedding.data(), blob_bytes);
+    upsert.BindInt(6, last_seq);
     QUIVER_RETURN_IF_ERROR(upsert.Run().WithContext("records[" + std::to_string(i) + "]"));
-    log.Reset();
-    log.BindInt(1, id);
-    log.BindInt(2, ToSql(key));
-    log.BindInt(3, kOpUpsert);
-    QUIVER_RETURN_IF_ERROR(log.Run());
     if (append) keys->push_back(key);
   }
   WriteResult result;
-  result.last_seq = records.empty() ? 0 : FromSql(sqlite3_last_insert_rowid(writer_->db()));
+  result.last_seq = records.empty() ? 0 : FromSql(last_seq);
   result.changed = records.size();
   // Every row, its full-text entry and its change are written, not committed.
   QUIVER_RETURN_IF_ERROR(crash_point::MaybeCrash("upsert.before_commit"));
@@ -1042,31 +1057,103 @@ Result<std::uint64_t> Database::CountWhere(std::int64_t id, const SqlFilter& whe
 }
 
 Result<std::vector<Record>> Database::ScanRecords(std::int64_t id, const SqlFilter& where,
-                                                  const std::optional<std::int64_t>& after,
-                                                  std::uint64_t offset, std::uint64_t limit,
-                                                  bool with_text, bool with_metadata,
-                                                  bool with_embedding) {
+                                                  const ScanRequest& request,
+                                                  std::vector<ScanPosition>* positions) {
   QUIVER_ASSIGN_OR_RETURN(auto reader, AcquireReader());
-  std::string sql = std::string("SELECT key, id, ") + (with_text ? "text" : "''") + ", " +
-                    (with_metadata ? "metadata" : "''") + ", " +
-                    (with_embedding ? "embedding" : "NULL") + " FROM " + RecordsTable(id) +
-                    " WHERE " + where.expr + (after ? " AND key > ?" : "") +
-                    " ORDER BY key LIMIT ? OFFSET ?";
+  const std::string table = RecordsTable(id);
+  bool insertion = request.order == ScanOrder::kInsertion;
+  if (insertion && read_only_) {
+    // A read-only open does not migrate: a store without the column is all NULLs, key order.
+    QUIVER_ASSIGN_OR_RETURN(
+        Stmt column, reader->Prepare("SELECT 1 FROM pragma_table_info(?) WHERE name='insert_seq'"));
+    column.BindText(1, table);
+    QUIVER_ASSIGN_OR_RETURN(bool has_column, column.Step());
+    insertion = has_column;
+  }
+  std::string sql = std::string("SELECT key, id, ") + (request.with_text ? "text" : "''") + ", " +
+                    (request.with_metadata ? "metadata" : "''") + ", " +
+                    (request.with_embedding ? "embedding" : "NULL") + ", " +
+                    (insertion ? "insert_seq" : "NULL") + " FROM " + table + " WHERE " + where.expr;
+  std::string keys_json;
+  if (!request.keys.empty()) {
+    // The keys as one JSON array parameter: any number of them in one statement.
+    keys_json = "[";
+    for (const Key key : request.keys) {
+      if (keys_json.size() > 1) keys_json += ',';
+      keys_json += std::to_string(ToSql(key));
+    }
+    keys_json += ']';
+    sql += " AND key IN (SELECT value FROM json_each(?))";
+  }
+  if (request.after) {
+    if (!insertion) {
+      sql += " AND key > ?";
+    } else if (request.after->seq) {
+      sql += " AND insert_seq > ?";
+    } else {
+      sql += " AND ((insert_seq IS NULL AND key > ?) OR insert_seq IS NOT NULL)";
+    }
+  }
+  sql += insertion ? " ORDER BY insert_seq, key" : " ORDER BY key";
+  sql += " LIMIT ? OFFSET ?";
   QUIVER_ASSIGN_OR_RETURN(Stmt s, reader->PrepareUncached(sql));
   int next = s.BindParams(1, where.params);
-  if (after) s.BindInt(next++, *after);
+  if (!request.keys.empty()) s.BindText(next++, keys_json);
+  if (request.after) {
+    s.BindInt(next++, insertion && request.after->seq ? *request.after->seq : request.after->key);
+  }
   auto clamp = [](std::uint64_t v) {
     return v > std::uint64_t{INT64_MAX} ? INT64_MAX : static_cast<std::int64_t>(v);
   };
-  s.BindInt(next++, clamp(limit));
-  s.BindInt(next, clamp(offset));
+  s.BindInt(next++, clamp(request.limit));
+  s.BindInt(next, clamp(request.offset));
   std::vector<Record> out;
   while (true) {
     QUIVER_ASSIGN_OR_RETURN(bool row, s.Step());
     if (!row) break;
-    out.push_back(ReadRecordRow(s, 1, FromSql(s.Int(0)), with_embedding));
+    out.push_back(ReadRecordRow(s, 1, FromSql(s.Int(0)), request.with_embedding));
+    if (positions != nullptr) {
+      positions->push_back(ScanPosition{
+          s.IsNull(5) ? std::nullopt : std::optional<std::int64_t>(s.Int(5)), s.Int(0)});
+    }
   }
   return out;
+}
+
+Result<std::vector<std::int64_t>> Database::EnsureInsertionOrder() {
+  if (read_only_) return Status::NotSupported("the store is open read-only");
+  std::lock_guard<std::mutex> lock(writer_mu_);
+  std::vector<std::int64_t> ids;
+  {
+    QUIVER_ASSIGN_OR_RETURN(Stmt s, writer_->Prepare("SELECT id FROM collections ORDER BY id"));
+    while (true) {
+      QUIVER_ASSIGN_OR_RETURN(bool row, s.Step());
+      if (!row) break;
+      ids.push_back(s.Int(0));
+    }
+  }
+  std::vector<std::int64_t> migrated;
+  for (const std::int64_t id : ids) {
+    const std::string table = RecordsTable(id);
+    {
+      QUIVER_ASSIGN_OR_RETURN(
+          Stmt column,
+          writer_->Prepare("SELECT 1 FROM pragma_table_info(?) WHERE name='insert_seq'"));
+      column.BindText(1, table);
+      QUIVER_ASSIGN_OR_RETURN(bool has_column, column.Step());
+      if (has_column) continue;
+    }
+    writer_->Forget(table);
+    Transaction txn(writer_.get());
+    QUIVER_RETURN_IF_ERROR(txn.Begin(true));
+    QUIVER_RETURN_IF_ERROR(writer_
+                               ->Exec("ALTER TABLE " + table + " ADD COLUMN insert_seq INTEGER;\n" +
+                                      InsertSeqIndexSql(id))
+                               .WithContext("adding the insertion order of " + table));
+    QUIVER_RETURN_IF_ERROR(txn.Commit());
+    migrated.push_back(id);
+  }
+  return migrated;
 }
 
 Result<WriteResult> Database::DeleteWhere(std::int64_t id, const SqlFilter& where,
@@ -1456,6 +1543,57 @@ Result<std::vector<std::string>> Database::ListFieldIndexes(std::int64_t id) {
   }
   std::sort(fields.begin(), fields.end());
   return fields;
+}
+
+// --- Store properties ----------------------------------------------------------
+
+Result<std::vector<Property>> Database::GetProperties(const std::string& prefix) {
+  QUIVER_ASSIGN_OR_RETURN(auto reader, AcquireReader());
+  Transaction txn(reader.get());
+  QUIVER_RETURN_IF_ERROR(txn.Begin(false));
+  std::vector<Property> out;
+  if (read_only_) {
+    // A store made before properties existed has no table; a read-only open creates none.
+    QUIVER_ASSIGN_OR_RETURN(
+        Stmt exists,
+        reader->Prepare("SELECT 1 FROM sqlite_master WHERE type='table' AND name='properties'"));
+    QUIVER_ASSIGN_OR_RETURN(bool has_table, exists.Step());
+    if (!has_table) return out;
+  }
+  // Keys compare bytewise (BINARY), so those with the prefix are one range from it on.
+  QUIVER_ASSIGN_OR_RETURN(
+      Stmt s, reader->Prepare("SELECT key, value FROM properties WHERE key >= ? ORDER BY key"));
+  s.BindText(1, prefix);
+  while (true) {
+    QUIVER_ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) break;
+    std::string key = s.Text(0);
+    if (!key.starts_with(prefix)) break;
+    const char* bytes = static_cast<const char*>(s.Blob(1));
+    out.push_back(Property{std::move(key), bytes ? std::string(bytes, s.BlobBytes(1)) : ""});
+  }
+  return out;
+}
+
+Status Database::SetProperties(const std::vector<PropertyChange>& changes) {
+  if (read_only_) return Status::NotSupported("the store is open read-only");
+  std::lock_guard<std::mutex> lock(writer_mu_);
+  Transaction txn(writer_.get());
+  QUIVER_RETURN_IF_ERROR(txn.Begin(true));
+  QUIVER_ASSIGN_OR_RETURN(Stmt set,
+                          writer_->Prepare("INSERT INTO properties(key, value) VALUES (?, ?) "
+                                           "ON CONFLICT(key) DO UPDATE SET value=excluded.value"));
+  QUIVER_ASSIGN_OR_RETURN(Stmt erase, writer_->Prepare("DELETE FROM properties WHERE key=?"));
+  for (std::size_t i = 0; i < changes.size(); ++i) {
+    const PropertyChange& change = changes[i];
+    Stmt& s = change.value ? set : erase;
+    s.Reset();
+    s.BindText(1, change.key);
+    if (change.value) s.BindBlob(2, change.value->data(), change.value->size());
+    QUIVER_RETURN_IF_ERROR(s.Run().WithContext("changes[" + std::to_string(i) + "]"));
+  }
+  QUIVER_RETURN_IF_ERROR(crash_point::MaybeCrash("properties.before_commit"));
+  return txn.Commit();
 }
 
 Status Database::BackupTo(const std::string& dest_path) {

@@ -9,9 +9,14 @@
 //   collections(id, name, <config>, <manifest>)
 //       id is AUTOINCREMENT: a dropped collection's id (and so its index
 //       directory name) is never reused.
-//   records_<id>(key INTEGER PRIMARY KEY, id TEXT UNIQUE, text, metadata, embedding BLOB)
+//   records_<id>(key INTEGER PRIMARY KEY, id TEXT UNIQUE, text, metadata, embedding BLOB,
+//                insert_seq INTEGER)
 //       one table per collection; the table name is built from the numeric
-//       id only. key is the uint64 record key bit-cast to int64.
+//       id only. key is the uint64 record key bit-cast to int64. insert_seq
+//       is the change-log seq of the write that created the record (kept by
+//       later upserts; NULL for records older than the column), indexed by
+//       records_<id>_insert_seq: the insertion order (ScanOrder::kInsertion).
+//   properties(key TEXT PRIMARY KEY, value BLOB)   Store::SetProperties
 //   changes(seq INTEGER PRIMARY KEY AUTOINCREMENT, collection_id, key, op)
 //       the change log; seq is store-wide and never reused, even after trims.
 //   records_<id>_fts                        FTS5 over records_<id>.text
@@ -41,6 +46,7 @@
 #include "quiver/options.h"
 #include "quiver/record.h"
 #include "quiver/status.h"
+#include "quiver/store.h"
 #include "storage/filter_sql.h"
 
 struct sqlite3;
@@ -234,6 +240,12 @@ class Database {
   /// by an older Quiver). Returns what it built. NotSupported when read-only.
   Result<std::vector<FullTextMigration>> EnsureFullTextIndexes();
 
+  /// Gives every records table without the insert_seq column the column
+  /// (NULL in every row: ALTER TABLE ADD COLUMN rewrites nothing) and its
+  /// index, one transaction per collection. Returns the collection ids it
+  /// changed. NotSupported when read-only.
+  Result<std::vector<std::int64_t>> EnsureInsertionOrder();
+
   /// Checks the collection's full-text index against its records: (1) the
   /// set of indexed rowids equals the set of record keys, exactly (O(n log n));
   /// (2) for up to `max_samples` records spread over the key range, the
@@ -254,14 +266,35 @@ class Database {
                                       std::uint64_t limit = ~std::uint64_t{0});
   /// Number of records that match `where`.
   Result<std::uint64_t> CountWhere(std::int64_t id, const SqlFilter& where);
-  /// A page of the records that match `where`, ordered by the key column
-  /// (int64 order), starting after the int64 key `*after` when given, skipping
-  /// `offset` matches, at most `limit` records. Text, metadata and embedding
-  /// are filled only when asked for.
+  /// Where a scan is: a record's insert_seq (nullopt for records older than
+  /// the column, and in key order) and its key as int64.
+  struct ScanPosition {
+    std::optional<std::int64_t> seq;
+    std::int64_t key = 0;
+  };
+  /// What ScanRecords reads.
+  struct ScanRequest {
+    ScanOrder order = ScanOrder::kKey;
+    /// Not empty: only these keys (int64 bit-casts of the record keys).
+    std::vector<Key> keys;
+    /// Resume after this record (of a scan of the same order).
+    std::optional<ScanPosition> after;
+    std::uint64_t offset = 0;
+    std::uint64_t limit = 0;
+    bool with_text = false;
+    bool with_metadata = false;
+    bool with_embedding = false;
+  };
+  /// A page of the records that match `where` (and request.keys), ordered by
+  /// the key column (int64 order) or by insertion (insert_seq, NULLs first,
+  /// then key), starting after request.after when given, skipping `offset`
+  /// matches, at most `limit` records. Text, metadata and embedding are
+  /// filled only when asked for. `positions` (may be null) gets the position
+  /// of each record returned. A read-only open of a store without insert_seq scans in key
+  /// order for kInsertion (what its NULLs would give).
   Result<std::vector<Record>> ScanRecords(std::int64_t id, const SqlFilter& where,
-                                          const std::optional<std::int64_t>& after,
-                                          std::uint64_t offset, std::uint64_t limit, bool with_text,
-                                          bool with_metadata, bool with_embedding);
+                                          const ScanRequest& request,
+                                          std::vector<ScanPosition>* positions);
   /// Deletes every record that matches `where` in one transaction, appending
   /// a change for each; `*deleted` = their keys. All or nothing.
   Result<WriteResult> DeleteWhere(std::int64_t id, const SqlFilter& where,
@@ -283,6 +316,14 @@ class Database {
   Status DropFieldIndex(std::int64_t id, const std::string& field);
   /// The fields that have an index, sorted.
   Result<std::vector<std::string>> ListFieldIndexes(std::int64_t id);
+
+  // --- Store properties -------------------------------------------------------
+  /// The properties whose key starts with `prefix`, ordered by key; none when
+  /// the table does not exist (a read-only open of a store made before it).
+  Result<std::vector<Property>> GetProperties(const std::string& prefix);
+  /// Applies `changes` (validated by the caller) in one transaction.
+  /// NotSupported when read-only.
+  Status SetProperties(const std::vector<PropertyChange>& changes);
 
   /// Copies the whole database into a new file at `dest_path` with SQLite's
   /// online backup API (a consistent snapshot; writers are not blocked for

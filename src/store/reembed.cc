@@ -88,7 +88,9 @@ Result<ReembedReport> StoreImpl::Reembed(const std::string& name, const ReembedO
 
     // 3. Copy every record, its embedding left for the hidden collection to
     //    make from the text with the new model (its embedder, Put above).
+    //    In insertion order, so that the copies are written in it and keep it.
     scan = ScanOptions{};
+    scan.order = ScanOrder::kInsertion;
     scan.limit = std::max<std::size_t>(options.embedder->info().max_batch, 256);
     for (;;) {
       QUIVER_ASSIGN_OR_RETURN(ScanPage page, old->Scan(scan));

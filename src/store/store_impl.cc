@@ -10,6 +10,7 @@
 #include <chrono>
 
 #include "index/hnsw_index.h"
+#include "store/properties.h"
 #include "util/crash_point.h"
 #include "util/layout.h"
 #include "util/logging.h"
@@ -93,6 +94,7 @@ Status StoreImpl::OpenStore() {
   if (!options_.read_only) {
     QUIVER_RETURN_IF_ERROR(RemoveOrphanIndexDirs(entries));
     QUIVER_RETURN_IF_ERROR(MigrateFullText(entries));
+    QUIVER_RETURN_IF_ERROR(MigrateInsertionOrder(entries));
   }
 
   for (auto& entry : entries) {
@@ -409,6 +411,41 @@ Status StoreImpl::MigrateFullText(const std::vector<storage::CatalogEntry>& entr
         name, m.records, m.ms);
   }
   return Status::Ok();
+}
+
+/// Gives every collection of a store made before ScanOrder::kInsertion its
+/// insert_seq column and index (storage::Database::EnsureInsertionOrder). The
+/// column starts NULL: those records come first, in key order. Cost: one
+/// index build over each such collection's keys.
+Status StoreImpl::MigrateInsertionOrder(const std::vector<storage::CatalogEntry>& entries) {
+  QUIVER_ASSIGN_OR_RETURN(std::vector<std::int64_t> migrated, db_->EnsureInsertionOrder());
+  for (const std::int64_t id : migrated) {
+    std::string name = "id " + std::to_string(id);
+    for (const auto& e : entries) {
+      if (e.id == id) name = e.name;
+    }
+    log_.Info(
+        "collection '{}': added its insertion order (store made before it); its records so far "
+        "come first, in key order",
+        name);
+  }
+  return Status::Ok();
+}
+
+Status StoreImpl::SetProperties(const std::vector<PropertyChange>& changes) {
+  QUIVER_RETURN_IF_ERROR(ValidatePropertyChanges(changes));
+  std::lock_guard<std::mutex> lock(mu_);
+  QUIVER_RETURN_IF_ERROR(CheckOpen());
+  if (options_.read_only) return Status::NotSupported("the store is open read-only");
+  if (changes.empty()) return Status::Ok();
+  return db_->SetProperties(changes);
+}
+
+Result<std::vector<Property>> StoreImpl::GetProperties(const std::string& prefix) {
+  QUIVER_RETURN_IF_ERROR(ValidatePropertyPrefix(prefix, "prefix"));
+  std::lock_guard<std::mutex> lock(mu_);
+  QUIVER_RETURN_IF_ERROR(CheckOpen());
+  return db_->GetProperties(prefix);
 }
 
 void StoreImpl::RemoveIndexDir(std::int64_t id) {

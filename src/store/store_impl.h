@@ -50,6 +50,8 @@ class StoreImpl final : public Store {
   Result<std::vector<CollectionInfo>> ListCollections() override;
   Status DropCollection(const std::string& name) override;
   Status Checkpoint() override;
+  Status SetProperties(const std::vector<PropertyChange>& changes) override;
+  Result<std::vector<Property>> GetProperties(const std::string& prefix) override;
   Status Backup(const std::string& dest) override;  // backup.cc
   Result<ReembedReport> Reembed(const std::string& name,
                                 const ReembedOptions& options) override;  // reembed.cc
@@ -72,6 +74,8 @@ class StoreImpl final : public Store {
   Status RemoveOrphanIndexDirs(const std::vector<storage::CatalogEntry>& entries);
   /// Gives every collection of a store made before full-text search its FTS5 index.
   Status MigrateFullText(const std::vector<storage::CatalogEntry>& entries);
+  /// Gives every collection of a store made before insertion order its sequence column.
+  Status MigrateInsertionOrder(const std::vector<storage::CatalogEntry>& entries);
   /// Removes the index directory of collection id `id` and its files; logs a failure.
   void RemoveIndexDir(std::int64_t id);
   /// Background thread: checkpoints collections whose oldest unsaved change is

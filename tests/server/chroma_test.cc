@@ -6,10 +6,13 @@
 // The happy path through Chroma's own client is tests/chroma/scenario.mjs.
 
 #include <cmath>
+#include <filesystem>
+#include <fstream>
 #include <string>
 
 #include <gtest/gtest.h>
 
+#include "quiver/store.h"
 #include "server_harness.h"
 
 namespace quiver::server::testing {
@@ -246,6 +249,328 @@ TEST(ChromaTest, CatalogSurvivesARestart) {
   server.Restart();
   ExpectChromaError(server.Get(Collections() + "/kept"), 404, "NotFoundError");
   EXPECT_TRUE(server.CollectionNames().empty());
+}
+
+// Adds records (ids, 2-d embeddings, documents) to Chroma collection `id`; expects 201.
+void AddRecords(TestServer& server, const std::string& id, const std::vector<std::string>& ids) {
+  Json embeddings = Json::array(), documents = Json::array();
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    embeddings.push_back(Vector({1, static_cast<float>(i)}));
+    documents.push_back("doc " + ids[i]);
+  }
+  Response added =
+      server.Post(RecordRoute(id, "add"),
+                  Json{{"ids", ids}, {"embeddings", embeddings}, {"documents", documents}});
+  EXPECT_EQ(added.status, 201) << added.raw;
+}
+
+// The ids a get answers.
+Json GetIds(TestServer& server, const std::string& id, const Json& body) {
+  Response got = server.Post(RecordRoute(id, "get"), body);
+  EXPECT_EQ(got.status, 200) << got.raw;
+  return got.body["ids"];
+}
+
+TEST(ChromaTest, GetReturnsRecordsInInsertionOrder) {
+  TestServer server;
+  const std::string id = CreateChroma(server, "ordered");
+  // Ids whose hash order differs from the order they are added in.
+  const std::vector<std::string> ids = {"zeta", "alpha", "mu", "beta", "omega", "kappa"};
+  AddRecords(server, id, {ids[0], ids[1], ids[2]});
+  AddRecords(server, id, {ids[3], ids[4], ids[5]});
+  EXPECT_EQ(GetIds(server, id, Json::object()), Json(ids));
+  // Paging follows the same order; so does a get by ids, whatever order they are asked in.
+  EXPECT_EQ(GetIds(server, id, Json{{"limit", 2}, {"offset", 3}}), Json({"beta", "omega"}));
+  EXPECT_EQ(GetIds(server, id, Json{{"ids", {"kappa", "nothing", "zeta", "mu"}}}),
+            Json({"zeta", "mu", "kappa"}));
+  EXPECT_EQ(
+      GetIds(server, id,
+             Json{{"ids", {"kappa", "zeta", "mu"}}, {"where_document", {{"$not_contains", "mu"}}}}),
+      Json({"zeta", "kappa"}));
+  // An upsert keeps a record's place; deleting and adding again moves it to the end.
+  ASSERT_EQ(server
+                .Post(RecordRoute(id, "upsert"),
+                      Json{{"ids", {"alpha"}}, {"embeddings", {Vector({2, 2})}}})
+                .status,
+            200);
+  ASSERT_EQ(server.Post(RecordRoute(id, "delete"), Json{{"ids", {"mu"}}}).status, 200);
+  AddRecords(server, id, {"mu"});
+  EXPECT_EQ(GetIds(server, id, Json::object()),
+            Json({"zeta", "alpha", "beta", "omega", "kappa", "mu"}));
+  // And after a restart.
+  server.Restart();
+  EXPECT_EQ(GetIds(server, id, Json{{"offset", 4}}), Json({"kappa", "mu"}));
+}
+
+TEST(ChromaTest, UpdateChangesStoredRecordsMergesMetadataAndIgnoresUnknownIds) {
+  TestServer server;
+  const std::string id = CreateChroma(server, "updated");
+  ASSERT_EQ(server
+                .Post(RecordRoute(id, "add"),
+                      Json{{"ids", {"a", "b"}},
+                           {"embeddings", {Vector({1, 0}), Vector({0, 1})}},
+                           {"documents", {"first", "second"}},
+                           {"metadatas", {{{"color", "red"}, {"price", 3}}, {{"color", "blue"}}}}})
+                .status,
+            201);
+  Response update = server.Post(
+      RecordRoute(id, "update"),
+      Json{{"ids", {"a", "ghost"}},
+           {"documents", {"first, again", "boo"}},
+           {"metadatas", {{{"price", 4}, {"color", nullptr}, {"size", "L"}}, {{"x", 1}}}}});
+  ASSERT_EQ(update.status, 200) << update.raw;
+  // Only an embedding: the rest stays.
+  ASSERT_EQ(server
+                .Post(RecordRoute(id, "update"),
+                      Json{{"ids", {"b"}}, {"embeddings", {Vector({0.5f, 0.5f})}}})
+                .status,
+            200);
+  Response got = server.Post(RecordRoute(id, "get"),
+                             Json{{"include", {"documents", "metadatas", "embeddings"}}});
+  ASSERT_EQ(got.status, 200) << got.raw;
+  EXPECT_EQ(got.body["ids"], Json({"a", "b"})) << "the unknown id was not added";
+  EXPECT_EQ(got.body["documents"], Json({"first, again", "second"}));
+  EXPECT_EQ(got.body["metadatas"][0], Json({{"price", 4}, {"size", "L"}}));
+  EXPECT_EQ(got.body["metadatas"][1], Json({{"color", "blue"}}));
+  EXPECT_EQ(got.body["embeddings"][1], Vector({0.5f, 0.5f}));
+  // Upsert merges metadata too.
+  ASSERT_EQ(server
+                .Post(RecordRoute(id, "upsert"), Json{{"ids", {"b"}},
+                                                      {"embeddings", {Vector({0, 1})}},
+                                                      {"metadatas", {{{"price", 9}}}}})
+                .status,
+            200);
+  EXPECT_EQ(server.Post(RecordRoute(id, "get"), Json{{"ids", {"b"}}}).body["metadatas"][0],
+            Json({{"color", "blue"}, {"price", 9}}));
+  // A wrong dimension is a 400 naming the entry, and the batch writes nothing.
+  Response bad =
+      server.Post(RecordRoute(id, "update"), Json{{"ids", {"a", "b"}},
+                                                  {"embeddings", {nullptr, Vector({1, 2, 3})}},
+                                                  {"documents", {"changed", "changed"}}});
+  ExpectChromaError(bad, 400, "InvalidArgumentError");
+  EXPECT_NE(bad.body.value("message", "").find("embeddings[1]"), std::string::npos) << bad.raw;
+  EXPECT_EQ(server.Post(RecordRoute(id, "get"), Json{{"ids", {"a"}}}).body["documents"][0],
+            "first, again");
+  // An update of a collection that never had records changes nothing and creates nothing.
+  const std::string empty = CreateChroma(server, "empty");
+  ASSERT_EQ(server
+                .Post(RecordRoute(empty, "update"),
+                      Json{{"ids", {"a"}}, {"embeddings", {Vector({1, 0})}}})
+                .status,
+            200);
+  EXPECT_EQ(server.Get(RecordRoute(empty, "count")).body, 0);
+}
+
+TEST(ChromaTest, ModifyRenamesAndChangesMetadataAndConfiguration) {
+  TestServer server;
+  const std::string id = CreateChroma(server, "before");
+  CreateChroma(server, "taken");
+  AddRecords(server, id, {"a", "b"});
+  const std::string path = Collections() + "/" + id;
+  Response renamed = server.Put(path, Json{{"new_name", "after"}, {"new_metadata", {{"v", 2}}}});
+  ASSERT_EQ(renamed.status, 200) << renamed.raw;
+  ExpectChromaError(server.Get(Collections() + "/before"), 404, "NotFoundError");
+  Response after = server.Get(Collections() + "/after");
+  ASSERT_EQ(after.status, 200) << after.raw;
+  EXPECT_EQ(after.body["id"], id);
+  EXPECT_EQ(after.body["metadata"], Json({{"v", 2}}));
+  EXPECT_EQ(server.Get(RecordRoute(id, "count")).body, 2) << "the records stay";
+  // ef_search changes at once; max_neighbors cannot change under an index that has records.
+  ASSERT_EQ(server.Put(path, Json{{"new_configuration", {{"hnsw", {{"ef_search", 150}}}}}}).status,
+            200);
+  EXPECT_EQ(server.Get(Collections() + "/after").body["configuration_json"]["hnsw"]["ef_search"],
+            150);
+  Response neighbors =
+      server.Put(path, Json{{"new_configuration", {{"hnsw", {{"max_neighbors", 32}}}}}});
+  ExpectChromaError(neighbors, 400, "InvalidArgumentError");
+  EXPECT_NE(neighbors.body.value("message", "").find("max_neighbors"), std::string::npos);
+  // The errors: a taken name, a bad name, empty metadata, the space, an unknown field.
+  ExpectChromaError(server.Put(path, Json{{"new_name", "taken"}}), 409, "UniqueConstraintError");
+  ExpectChromaError(server.Put(path, Json{{"new_name", "x"}}), 400, "InvalidArgumentError");
+  ExpectChromaError(server.Put(path, Json{{"new_metadata", Json::object()}}), 400,
+                    "InvalidArgumentError");
+  ExpectChromaError(server.Put(path, Json{{"new_configuration", {{"hnsw", {{"space", "ip"}}}}}}),
+                    400, "InvalidArgumentError");
+  ExpectChromaError(server.Put(path, Json{{"name", "after2"}}), 400, "InvalidArgumentError");
+  EXPECT_EQ(server.Get(Collections() + "/after").body["name"], "after");
+  // By UUID, as the client sends it: a name is a 400, an unknown UUID a 404.
+  ExpectChromaError(server.Put(Collections() + "/after", Json{{"new_name", "x-y-z"}}), 400,
+                    "InvalidArgumentError");
+  ExpectChromaError(server.Put(Collections() + "/6f1c2a4e-0000-4000-8000-000000000000",
+                               Json{{"new_name", "x-y-z"}}),
+                    404, "NotFoundError");
+  server.Restart();
+  EXPECT_EQ(server.Get(Collections() + "/after").body["configuration_json"]["hnsw"]["ef_search"],
+            150);
+}
+
+TEST(ChromaTest, DatabasesListAndDeleteWithTheirCollections) {
+  TestServer server;
+  const std::string tenant = "/api/v2/tenants/default_tenant/databases";
+  for (const char* name : {"second", "third"}) {
+    ASSERT_EQ(server.Post(tenant, Json{{"name", name}}).status, 200);
+  }
+  Response list = server.Get(tenant);
+  ASSERT_EQ(list.status, 200) << list.raw;
+  ASSERT_EQ(list.body.size(), 3u) << list.raw;
+  EXPECT_EQ(list.body[0]["name"], "default_database");
+  EXPECT_EQ(list.body[0]["id"], "00000000-0000-0000-0000-000000000000");
+  EXPECT_EQ(list.body[2]["name"], "third");
+  EXPECT_EQ(server.Get(tenant + "?limit=1&offset=1").body[0]["name"], "second");
+  EXPECT_EQ(server.Get(tenant + "/second").body["id"], list.body[1]["id"]);
+  ExpectChromaError(server.Get(tenant + "?limit=x"), 400, "InvalidArgumentError");
+
+  Response created = server.Post(tenant + "/second/collections", Json{{"name", "inside"}});
+  ASSERT_EQ(created.status, 200) << created.raw;
+  const std::string inside = created.body["id"];
+  ASSERT_EQ(server
+                .Post(tenant + "/second/collections/" + inside + "/add",
+                      Json{{"ids", {"a"}}, {"embeddings", {Vector({1, 0})}}})
+                .status,
+            201);
+  EXPECT_EQ(server.CollectionNames().size(), 1u);
+  ASSERT_EQ(server.Delete(tenant + "/second").status, 200);
+  ExpectChromaError(server.Get(tenant + "/second"), 404, "NotFoundError");
+  ExpectChromaError(server.Delete(tenant + "/second"), 404, "NotFoundError");
+  EXPECT_TRUE(server.CollectionNames().empty()) << "the records went with the database";
+  // Created again, it is empty.
+  ASSERT_EQ(server.Post(tenant, Json{{"name", "second"}}).status, 200);
+  EXPECT_EQ(server.Get(tenant + "/second/collections").body, Json::array());
+  server.Restart();
+  EXPECT_EQ(server.Get(tenant).body.size(), 3u);
+  // Tenants and databases need 3 characters at least, as with Chroma.
+  ExpectChromaError(server.Post(tenant, Json{{"name", "ab"}}), 400, "InvalidArgumentError");
+  ExpectChromaError(server.Post("/api/v2/tenants", Json{{"name", "ab"}}), 400,
+                    "InvalidArgumentError");
+}
+
+TEST(ChromaTest, ResetHealthcheckForkAndSearch) {
+  TestServer server;
+  const std::string id = CreateChroma(server, "kept");
+  AddRecords(server, id, {"a"});
+  Response reset = server.Post("/api/v2/reset", Json::object());
+  EXPECT_EQ(reset.status, 403) << reset.raw;
+  EXPECT_EQ(reset.body["error"], "ChromaError");
+  EXPECT_NE(reset.body.value("message", "").find("Reset is disabled"), std::string::npos);
+  EXPECT_EQ(server.Get(RecordRoute(id, "count")).body, 1) << "reset changed nothing";
+  Response health = server.Get("/api/v2/healthcheck");
+  ASSERT_EQ(health.status, 200) << health.raw;
+  EXPECT_EQ(health.body["is_executor_ready"], true);
+  ExpectChromaError(server.Post(RecordRoute(id, "fork"), Json{{"new_name", "copy"}}), 501,
+                    "NotImplementedError");
+  ExpectChromaError(server.Post(RecordRoute(id, "search"), Json::object()), 501,
+                    "NotImplementedError");
+}
+
+TEST(ChromaTest, XChromaTokenAuthenticatesOnChromasRoutesOnly) {
+  TestServer server([](ServerOptions& options) { options.api_key = "secret-key"; });
+  auto client = server.Client();
+  EXPECT_EQ(ToResponse(client->Get("/api/v2/tenants/default_tenant")).status, 401);
+  httplib::Headers good = {{"X-Chroma-Token", "secret-key"}};
+  httplib::Headers bad = {{"X-Chroma-Token", "wrong-key"}};
+  EXPECT_EQ(ToResponse(client->Get("/api/v2/tenants/default_tenant", good)).status, 200);
+  ExpectChromaError(ToResponse(client->Get("/api/v2/tenants/default_tenant", bad)), 401,
+                    "AuthError");
+  // Quiver's own API takes the key as a bearer token only.
+  EXPECT_EQ(ToResponse(client->Get("/v2/collections", good)).status, 401);
+  server.UseApiKey("secret-key");
+  EXPECT_EQ(server.Get("/api/v2/tenants/default_tenant").status, 200);
+}
+
+TEST(ChromaTest, CatalogIsInTheStoreSoABackupCarriesIt) {
+  quiver::testing::TempDir copy_parent;
+  const std::string copy = copy_parent.path() + "/copy";
+  std::string id;
+  std::string data_dir;
+  {
+    TestServer server;
+    data_dir = server.data_dir();
+    id = CreateChroma(server, "backed-up", "cosine");
+    AddRecords(server, id, {"b", "a"});
+    ASSERT_EQ(server.Post("/api/v2/tenants", Json{{"name", "acme"}}).status, 200);
+    server.Stop();
+    EXPECT_FALSE(std::filesystem::exists(data_dir + "/chroma-catalog.json"));
+    StoreOptions options;
+    options.logger = [](LogLevel, std::string_view) {};
+    Result<std::unique_ptr<Store>> store = Store::Open(data_dir, options);
+    ASSERT_TRUE(store.ok()) << store.status().ToString();
+    ASSERT_TRUE((*store)->Backup(copy).ok());
+    ASSERT_TRUE((*store)->Close().ok());
+  }
+  TestServer restored([&](ServerOptions& options) { options.data_dir = copy; });
+  Response collection = restored.Get(Collections() + "/backed-up");
+  ASSERT_EQ(collection.status, 200) << collection.raw;
+  EXPECT_EQ(collection.body["id"], id);
+  EXPECT_EQ(collection.body["configuration_json"]["hnsw"]["space"], "cosine");
+  EXPECT_EQ(GetIds(restored, id, Json::object()), Json({"b", "a"}));
+  EXPECT_EQ(restored.Get("/api/v2/tenants/acme").status, 200);
+}
+
+TEST(ChromaTest, ALegacyCatalogFileIsImportedOnceAndRemoved) {
+  quiver::testing::TempDir dir;
+  const std::string uuid = "0b0e7a56-1d2c-4a3b-9c8d-7e6f5a4b3c2d";
+  {
+    // What the first slice left: the records in chroma-<uuid>, the names in the file.
+    StoreOptions options;
+    options.logger = [](LogLevel, std::string_view) {};
+    Result<std::unique_ptr<Store>> store = Store::Open(dir.path(), options);
+    ASSERT_TRUE(store.ok()) << store.status().ToString();
+    CollectionConfig config;
+    config.dimensions = 2;
+    config.metric = Metric::kCos;
+    Result<std::shared_ptr<Collection>> records =
+        (*store)->CreateCollection("chroma-" + uuid, config);
+    ASSERT_TRUE(records.ok()) << records.status().ToString();
+    Record record;
+    record.id = "r1";
+    record.key = KeyForStringId("r1");
+    record.embedding = {1, 0};
+    record.text = "kept text";
+    ASSERT_TRUE((*records)->Upsert({record}).ok());
+    ASSERT_TRUE((*store)->Close().ok());
+    std::ofstream file(dir.path() + "/chroma-catalog.json");
+    file << Json{{"version", 1},
+                 {"tenants", {"acme"}},
+                 {"databases", {{{"tenant", "acme"}, {"name", "sales"}}}},
+                 {"collections",
+                  {{{"id", uuid},
+                    {"tenant", "default_tenant"},
+                    {"database", "default_database"},
+                    {"name", "legacy"},
+                    {"metadata", {{"k", 1}}},
+                    {"configuration", {{"hnsw", {{"space", "cosine"}}}}},
+                    {"metric", "cos"},
+                    {"connectivity", 16},
+                    {"expansion_add", 128},
+                    {"expansion_search", 64}}}}}
+                .dump();
+  }
+  std::vector<std::string> logged;
+  std::mutex logged_mu;
+  auto start = [&](ServerOptions& options) {
+    options.data_dir = dir.path();
+    options.logger = [&](LogLevel, std::string_view line) {
+      std::lock_guard<std::mutex> lock(logged_mu);
+      logged.emplace_back(line);
+    };
+  };
+  {
+    TestServer server(start);
+    EXPECT_FALSE(std::filesystem::exists(dir.path() + "/chroma-catalog.json"));
+    Response legacy = server.Get(Collections() + "/legacy");
+    ASSERT_EQ(legacy.status, 200) << legacy.raw;
+    EXPECT_EQ(legacy.body["id"], uuid);
+    EXPECT_EQ(legacy.body["metadata"], Json({{"k", 1}}));
+    Response got = server.Post(RecordRoute(uuid, "get"), Json::object());
+    EXPECT_EQ(got.body["documents"], Json({"kept text"})) << got.raw;
+    EXPECT_EQ(server.Get("/api/v2/tenants/acme/databases/sales").status, 200);
+  }
+  bool told = false;
+  for (const std::string& line : logged) told = told || line.find("imported") != std::string::npos;
+  EXPECT_TRUE(told) << "the import is logged";
+  // The next start reads the store alone.
+  TestServer again(start);
+  EXPECT_EQ(again.Get(Collections() + "/legacy").status, 200);
 }
 
 }  // namespace

@@ -130,10 +130,11 @@ TEST(OperationsTest, OpenApiDescribesExactlyTheServedRoutes) {
     SCOPED_TRACE(method + " " + path);
     auto client = server.Client();
     const std::string target = Concrete(path);
-    httplib::Result result = method == "GET" ? client->Get(target.c_str())
-                             : method == "POST"
-                                 ? client->Post(target.c_str(), "{}", "application/json")
-                                 : client->Delete(target.c_str(), "{}", "application/json");
+    httplib::Result result =
+        method == "GET"    ? client->Get(target.c_str())
+        : method == "POST" ? client->Post(target.c_str(), "{}", "application/json")
+        : method == "PUT"  ? client->Put(target.c_str(), "{}", "application/json")
+                           : client->Delete(target.c_str(), "{}", "application/json");
     Response response = ToResponse(result);
     EXPECT_NE(response.status, 405) << response.raw;
     if (response.status == 404) {

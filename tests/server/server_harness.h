@@ -127,6 +127,9 @@ class TestServer {
     return ToResponse(Client()->Post(path.c_str(), body, content_type.c_str()));
   }
   Response Post(const std::string& path, const Json& body) const { return Post(path, body.dump()); }
+  Response Put(const std::string& path, const Json& body) const {
+    return ToResponse(Client()->Put(path.c_str(), body.dump(), "application/json"));
+  }
   Response Delete(const std::string& path, const std::string& body = "",
                   const std::string& content_type = "application/json") const {
     return ToResponse(Client()->Delete(path.c_str(), body, content_type.c_str()));
