@@ -121,8 +121,6 @@ struct SearchPlan {
   std::string ToString() const;
 };
 
-/// What Collection::Scan reads: a page of the records that match a filter,
-/// in key order.
 /// The order of Collection::Scan.
 enum class ScanOrder {
   /// By key: the key column's int64 order (keys >= 2^63 come first). The default.
@@ -135,6 +133,8 @@ enum class ScanOrder {
   kInsertion,
 };
 
+/// What Collection::Scan reads: a page of the records that match a filter
+/// (and, when given, have one of `keys`), in `order`.
 struct ScanOptions {
   /// Filter as in SearchOptions::filter; empty = every record.
   std::string filter;
