@@ -134,7 +134,17 @@ int RunList(const ListFlags& flags, const GlobalOptions& global) {
   if (!infos.ok()) return ReportError(infos.status());
 
   std::vector<std::vector<std::string>> rows;
+  std::vector<const CollectionInfo*> quarantined;
   for (const CollectionInfo& info : *infos) {
+    if (!info.damage.empty()) {
+      quarantined.push_back(&info);
+      if (flags.json) {
+        PrintJsonLine(Json{{"name", info.name}, {"id", info.id}, {"damage", info.damage}});
+      } else {
+        rows.push_back({info.name, "quarantined", "-", "-", "-", "-", "-", "-", "-"});
+      }
+      continue;
+    }
     Result<std::shared_ptr<Collection>> collection = (*store)->GetCollection(info.name);
     if (!collection.ok()) return ReportError(collection.status());
     Result<std::uint64_t> records = (*collection)->Count();
@@ -160,6 +170,9 @@ int RunList(const ListFlags& flags, const GlobalOptions& global) {
     return kExitOk;
   }
   PrintTable({"NAME", "RECORDS", "DIMS", "METRIC", "SCALAR", "M", "EF_ADD", "EF", "MODEL"}, rows);
+  for (const CollectionInfo* info : quarantined) {
+    fmt::print("{} is quarantined: {}\n", info->name, info->damage);
+  }
   return kExitOk;
 }
 
@@ -252,6 +265,15 @@ struct VerifyFlags {
 // Verifies one collection and prints its problems and a summary line.
 // Returns whether it is clean, or the error that kept it from being checked.
 Result<bool> VerifyCollection(Store& store, const std::string& name) {
+  Result<std::vector<CollectionInfo>> infos = store.ListCollections();
+  if (!infos.ok()) return infos.status();
+  for (const CollectionInfo& info : *infos) {
+    if (info.name == name && !info.damage.empty()) {
+      fmt::print("{}: quarantined: {}\n{}: 1 problem (not checked further)\n", name, info.damage,
+                 name);
+      return false;
+    }
+  }
   Result<std::shared_ptr<Collection>> collection = store.GetCollection(name);
   if (!collection.ok()) return collection.status();
   Result<VerifyReport> report = (*collection)->Verify();
@@ -271,7 +293,8 @@ int RunVerify(const VerifyFlags& flags, const GlobalOptions& global) {
     ReportError(status);
     return kExitError;
   };
-  Result<std::unique_ptr<Store>> store = OpenStore(flags.data_dir, OpenMode::kReadOnly, global);
+  Result<std::unique_ptr<Store>> store =
+      OpenStore(flags.data_dir, OpenMode::kReadOnlyChecked, global);
   if (!store.ok()) return fail(store.status());
   Result<std::vector<std::string>> names = SelectCollections(**store, flags.collection);
   if (!names.ok()) return fail(names.status());

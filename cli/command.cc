@@ -113,7 +113,8 @@ Result<std::unique_ptr<Store>> OpenStore(const std::string& data_dir, OpenMode m
   if (!has_dir.ok()) return has_dir;
   StoreOptions options;
   options.create_if_missing = mode == OpenMode::kCreateIfMissing;
-  options.read_only = mode == OpenMode::kReadOnly;
+  options.read_only = mode == OpenMode::kReadOnly || mode == OpenMode::kReadOnlyChecked;
+  options.check_records_at_open = mode == OpenMode::kReadOnlyChecked;
   // A command recovers only the collections it touches.
   options.open_collections_lazily = true;
   // Collections bound to an embedding model find it by name when they first

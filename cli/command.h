@@ -93,6 +93,10 @@ enum class OpenMode {
   /// Without the write LOCK, so it works beside a running `quiver serve`;
   /// the directory must hold a store. Writes nothing.
   kReadOnly,
+  /// As kReadOnly, and SQLite's quick_check runs over each records table
+  /// before its collection is recovered (`verify`): a damaged one is
+  /// quarantined (StoreOptions::check_records_at_open).
+  kReadOnlyChecked,
   /// With the LOCK; the directory must hold a store.
   kReadWrite,
   /// With the LOCK; creates the directory and an empty store if missing.

@@ -6,7 +6,7 @@
 #   scripts/fuzz.sh 5                       what CI runs (.ci/run)
 #   scripts/fuzz.sh 600 checkpoint_load     ten minutes of one target
 #
-# Targets: http_body, import_formats, checkpoint_load (tests/fuzz/CMakeLists.txt
+# Targets: http_body, import_formats, checkpoint_load, filter (tests/fuzz/CMakeLists.txt
 # lists them; a new one there is run here without changes). Seeds are read from
 # tests/fuzz/corpus/TARGET/ and never written; what a run discovers goes to
 # build/fuzz/corpus/TARGET/, so a longer run continues where the last one ended.

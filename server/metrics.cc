@@ -161,12 +161,20 @@ std::string Metrics::Render(Store* store) const {
   Result<std::vector<CollectionInfo>> infos = store->ListCollections();
   if (!infos.ok()) return out;
   std::vector<CollectionStats> all_stats;
+  std::size_t quarantined = 0;
   for (const CollectionInfo& info : *infos) {
+    if (!info.damage.empty()) {
+      ++quarantined;
+      continue;
+    }
     Result<std::shared_ptr<Collection>> collection = store->GetCollection(info.name);
     if (!collection.ok()) continue;  // dropped meanwhile
     Result<CollectionStats> stats = (*collection)->Stats();
     if (stats.ok()) all_stats.push_back(std::move(*stats));
   }
+  AppendHelp(&out, "quiver_collections_quarantined", "gauge",
+             "Collections quarantined at open (damaged; not served; see GET /v2/collections).");
+  fmt::format_to(it, "quiver_collections_quarantined {}\n", quarantined);
   for (const CollectionGauge& gauge : kCollectionGauges) {
     AppendHelp(&out, gauge.name, "gauge", gauge.help);
     for (const CollectionStats& stats : all_stats) {

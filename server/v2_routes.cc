@@ -218,7 +218,10 @@ Result<Reply> ListCollections(Service& service, const httplib::Request&) {
   QS_ASSIGN_OR_RETURN(std::vector<CollectionInfo> infos, service.store()->ListCollections());
   JsonOut collections = JsonOut::array();
   for (const CollectionInfo& info : infos) {
-    collections.push_back(CollectionJson(info.id, info.name, info.config));
+    JsonOut collection = CollectionJson(info.id, info.name, info.config);
+    // A quarantined collection (docs/durability.md §4): listed, not served.
+    if (!info.damage.empty()) collection["damage"] = info.damage;
+    collections.push_back(std::move(collection));
   }
   return Reply::Json({{"collections", std::move(collections)}});
 }

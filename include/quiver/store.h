@@ -28,6 +28,12 @@ struct CollectionInfo {
   std::int64_t id = 0;
   std::string name;
   CollectionConfig config;
+  /// Empty for a collection that opened. Otherwise the collection is
+  /// quarantined and this says why (its catalog row fails its checksum, its
+  /// records table fails SQLite's check, or its recovery failed): its records
+  /// are not served, GetCollection returns Corruption with this reason, and
+  /// DropCollection removes it (docs/durability.md §4).
+  std::string damage;
 };
 
 /// Options of Store::Reembed.
@@ -62,12 +68,16 @@ Status ValidateCollectionName(std::string_view name);
 class Store {
  public:
   /// Opens (or creates, per options) the store in directory `dir`. Takes the
-  /// LOCK (Busy if another process holds it; read-only opens take none), then
-  /// recovers every collection: removes leftover temporary and orphaned index
-  /// files, loads and verifies each checkpoint (rebuilding a missing or corrupt
-  /// one from SQLite, with a warning), and replays the change log.
+  /// LOCK (Busy if another process holds it; read-only opens take none),
+  /// checks the catalog tables with SQLite's quick_check, then recovers every
+  /// collection: removes leftover temporary and orphaned index files, loads
+  /// and verifies each checkpoint (rebuilding a missing or corrupt one from
+  /// SQLite, with a warning), and replays the change log. A collection whose
+  /// catalog row or records are damaged, or whose recovery fails other than
+  /// with IOError, is quarantined (CollectionInfo::damage, a warning in the
+  /// log) and the store opens with the others.
   /// Errors: NotFound (missing and !create_if_missing), Busy, IOError,
-  /// Corruption (the SQLite database itself is damaged).
+  /// Corruption (the SQLite file or its catalog tables are damaged).
   static Result<std::unique_ptr<Store>> Open(const std::string& dir, const StoreOptions& options);
 
   virtual ~Store() = default;
@@ -76,7 +86,8 @@ class Store {
   virtual Result<std::shared_ptr<Collection>> CreateCollection(const std::string& name,
                                                                const CollectionConfig& config) = 0;
 
-  /// Returns an existing collection. NotFound (naming it) when there is none.
+  /// Returns an existing collection. NotFound (naming it) when there is none;
+  /// Corruption, with the reason, when it is quarantined.
   virtual Result<std::shared_ptr<Collection>> GetCollection(const std::string& name) = 0;
 
   /// Returns the collection `name`, creating it with `config` if it does not
@@ -88,11 +99,11 @@ class Store {
   virtual Result<std::shared_ptr<Collection>> OpenCollection(const std::string& name,
                                                              const CollectionConfig& config) = 0;
 
-  /// All collections, ordered by name.
+  /// All collections, ordered by name, quarantined ones included (with their damage).
   virtual Result<std::vector<CollectionInfo>> ListCollections() = 0;
 
-  /// Deletes a collection, its records and its index files. Existing handles
-  /// then fail with NotFound. NotFound if it does not exist.
+  /// Deletes a collection, its records and its index files (a quarantined one
+  /// too). Existing handles then fail with NotFound. NotFound if it does not exist.
   virtual Status DropCollection(const std::string& name) = 0;
 
   /// Checkpoints every collection with unsaved changes.

@@ -112,38 +112,34 @@ Result<CheckpointInfo> CheckpointWriter::Finish(const CheckpointIdentity& identi
 
 // --- Verifying ---------------------------------------------------------------------
 
-Result<VerifiedCheckpoint> VerifyCheckpointFile(Env* env, const std::string& path,
-                                                const CheckpointIdentity& id,
-                                                std::uint64_t expected_checksum) {
+Result<CheckpointFooter> VerifyCheckpointFile(Env* env, const std::string& path,
+                                              const CheckpointIdentity& id,
+                                              std::uint64_t expected_checksum,
+                                              const PayloadCheck& check) {
   QUIVER_ASSIGN_OR_RETURN(std::uint64_t size, env->FileSize(path));
   if (size < kCheckpointFooterBytes + 8) {
     return Status::Corruption(path + ": " + std::to_string(size) +
                               " bytes is too short for a checkpoint (torn file)");
   }
   const std::uint64_t payload_bytes = size - kCheckpointFooterBytes;
-  QUIVER_ASSIGN_OR_RETURN(auto file, env->NewSequentialFile(path));
-  VerifiedCheckpoint verified;
   StreamingChecksum checksum;
-  std::vector<unsigned char> buffer(kIoChunkBytes);
-  std::uint64_t remaining = payload_bytes;
-  while (remaining > 0) {
-    std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(remaining, buffer.size()));
-    std::size_t got = 0;
-    QUIVER_RETURN_IF_ERROR(file->Read(want, buffer.data(), &got));
-    if (got != want) return Status::Corruption(path + ": file shrank while being read");
-    if (verified.payload_head.empty()) {
-      verified.payload_head.assign(buffer.data(),
-                                   buffer.data() + std::min(got, kCheckpointHeadBytes));
-    }
-    checksum.Update(buffer.data(), got);
-    remaining -= got;
+  QUIVER_ASSIGN_OR_RETURN(auto payload,
+                          CheckpointPayloadReader::Open(env, path, payload_bytes, &checksum));
+  if (check) {
+    Status checked = check(payload.get());
+    if (!payload->error().ok()) return payload->error();
+    if (!checked.ok()) return Status::Corruption(path + ": " + checked.message());
   }
+  if (!payload->Skip(payload->remaining())) {
+    if (!payload->error().ok()) return payload->error();
+    return Status::Corruption(path + ": file shrank while being read");
+  }
+  // The payload reader never reads past the payload: the footer is next.
   unsigned char footer_bytes[kCheckpointFooterBytes];
   std::size_t got = 0;
-  QUIVER_RETURN_IF_ERROR(file->Read(kCheckpointFooterBytes, footer_bytes, &got));
+  QUIVER_RETURN_IF_ERROR(payload->file_->Read(kCheckpointFooterBytes, footer_bytes, &got));
   if (got != kCheckpointFooterBytes) return Status::Corruption(path + ": truncated footer");
-  QUIVER_ASSIGN_OR_RETURN(verified.footer, DecodeFooter(footer_bytes, path));
-  const CheckpointFooter& footer = verified.footer;
+  QUIVER_ASSIGN_OR_RETURN(CheckpointFooter footer, DecodeFooter(footer_bytes, path));
   if (footer.payload_bytes != payload_bytes) {
     return Status::Corruption(path + ": footer says " + std::to_string(footer.payload_bytes) +
                               " payload bytes, file has " + std::to_string(payload_bytes));
@@ -163,21 +159,23 @@ Result<VerifiedCheckpoint> VerifyCheckpointFile(Env* env, const std::string& pat
   if (footer.payload_checksum != expected_checksum) {
     return Status::Corruption(path + ": checksum differs from the manifest's");
   }
-  return verified;
+  return footer;
 }
 
 // --- Reading the payload -----------------------------------------------------------
 
 Result<std::unique_ptr<CheckpointPayloadReader>> CheckpointPayloadReader::Open(
-    Env* env, const std::string& path, std::uint64_t payload_bytes) {
+    Env* env, const std::string& path, std::uint64_t payload_bytes, StreamingChecksum* checksum) {
   QUIVER_ASSIGN_OR_RETURN(auto file, env->NewSequentialFile(path));
   return std::unique_ptr<CheckpointPayloadReader>(
-      new CheckpointPayloadReader(std::move(file), payload_bytes));
+      new CheckpointPayloadReader(std::move(file), payload_bytes, checksum));
 }
 
 CheckpointPayloadReader::CheckpointPayloadReader(std::unique_ptr<SequentialFile> file,
-                                                 std::uint64_t payload_bytes)
+                                                 std::uint64_t payload_bytes,
+                                                 StreamingChecksum* checksum)
     : file_(std::move(file)),
+      checksum_(checksum),
       remaining_(payload_bytes),
       unread_(payload_bytes),
       chunk_(kIoChunkBytes) {}
@@ -186,7 +184,26 @@ bool CheckpointPayloadReader::ReadFromFile(void* out, std::size_t n) {
   std::size_t got = 0;
   error_ = file_->Read(n, out, &got);
   if (!error_.ok() || got != n) return false;
+  if (checksum_ != nullptr) checksum_->Update(out, n);
   unread_ -= n;
+  return true;
+}
+
+bool CheckpointPayloadReader::Skip(std::uint64_t n) {
+  if (n > remaining_ || !error_.ok()) return false;
+  // What is buffered first, then whole chunks through the buffer.
+  const std::size_t buffered =
+      static_cast<std::size_t>(std::min<std::uint64_t>(n, chunk_end_ - chunk_pos_));
+  chunk_pos_ += buffered;
+  remaining_ -= buffered;
+  n -= buffered;
+  while (n > 0) {
+    const std::size_t step = static_cast<std::size_t>(std::min<std::uint64_t>(n, chunk_.size()));
+    if (!ReadFromFile(chunk_.data(), step)) return false;
+    chunk_pos_ = chunk_end_ = 0;
+    remaining_ -= step;
+    n -= step;
+  }
   return true;
 }
 

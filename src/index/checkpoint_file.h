@@ -30,6 +30,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -65,9 +66,6 @@ struct CheckpointFooter {
 
 /// Bytes of the footer at the end of every checkpoint file.
 inline constexpr std::size_t kCheckpointFooterBytes = 64;
-/// Bytes of the payload's start that VerifyCheckpointFile hands back (the
-/// serialized index's own header, for the adapter to check).
-inline constexpr std::size_t kCheckpointHeadBytes = 64;
 
 /// Writes a checkpoint to a file the caller opened (normally a ".tmp" name)
 /// and later syncs, closes and renames: Append() the payload in pieces of
@@ -97,47 +95,62 @@ class CheckpointWriter {
   Status error_;
 };
 
-/// What VerifyCheckpointFile accepted.
-struct VerifiedCheckpoint {
-  CheckpointFooter footer;
-  /// The first min(kCheckpointHeadBytes, payload_bytes) bytes of the payload.
-  std::vector<unsigned char> payload_head;
-};
+class CheckpointPayloadReader;
 
-/// Reads the whole file at `path` once through `env` and verifies it without
-/// interpreting the payload: the size, the footer's magic, version and
-/// checksum, that its payload size matches the file, the payload checksum,
-/// that the footer's identity equals `identity` and its checksum equals
-/// `expected_checksum` (the manifest's). Cost: one sequential read of the
-/// file. Errors: NotFound (no file), IOError, Corruption naming the first
-/// mismatch (torn, modified or foreign file).
-Result<VerifiedCheckpoint> VerifyCheckpointFile(Env* env, const std::string& path,
-                                                const CheckpointIdentity& identity,
-                                                std::uint64_t expected_checksum);
+/// A check of the payload's own structure, run by VerifyCheckpointFile as it
+/// reads the file: it pulls bytes from the reader (which checksums them on
+/// the way) and returns Corruption, with the reason, if they are not what the
+/// serialized index should be. It may stop before the end; the rest is read
+/// and checksummed after it.
+using PayloadCheck = std::function<Status(CheckpointPayloadReader* payload)>;
+
+/// Reads the whole file at `path` once through `env` and verifies it: the
+/// size, the footer's magic, version and checksum, that its payload size
+/// matches the file, the payload checksum, that the footer's identity equals
+/// `identity` and its checksum equals `expected_checksum` (the manifest's),
+/// and, when given, `check` over the payload. Returns the footer. Cost: one
+/// sequential read of the file. Errors: NotFound (no file), IOError,
+/// Corruption naming the first mismatch (torn, modified or foreign file, or a
+/// payload `check` refuses).
+Result<CheckpointFooter> VerifyCheckpointFile(Env* env, const std::string& path,
+                                              const CheckpointIdentity& identity,
+                                              std::uint64_t expected_checksum,
+                                              const PayloadCheck& check = nullptr);
 
 /// Reads the payload of a verified checkpoint file sequentially, in pieces of
 /// any size, never past the payload (the footer follows it). Small reads are
 /// served from a 1 MiB buffer, so a load costs one read(2) per MiB.
 class CheckpointPayloadReader {
  public:
-  /// Opens `path` through `env`; `payload_bytes` comes from its verified footer.
-  static Result<std::unique_ptr<CheckpointPayloadReader>> Open(Env* env, const std::string& path,
-                                                               std::uint64_t payload_bytes);
+  /// Opens `path` through `env`; `payload_bytes` comes from its verified
+  /// footer (or, while verifying, from the file's size). With `checksum`,
+  /// every byte read from the file is added to it.
+  static Result<std::unique_ptr<CheckpointPayloadReader>> Open(
+      Env* env, const std::string& path, std::uint64_t payload_bytes,
+      StreamingChecksum* checksum = nullptr);
 
   /// Copies the next `n` payload bytes to `out`. false (nothing more can be
   /// read) if fewer remain or the file cannot be read (then see error()).
   /// n == 0 always succeeds and never touches `out`, which may then be null.
   bool Read(void* out, std::size_t n);
+  /// Passes over the next `n` payload bytes (they are still read, and
+  /// checksummed). false as Read.
+  bool Skip(std::uint64_t n);
   /// Payload bytes not yet returned by Read.
   std::uint64_t remaining() const { return remaining_; }
   /// The first read error, or OK.
   const Status& error() const { return error_; }
 
  private:
-  CheckpointPayloadReader(std::unique_ptr<SequentialFile> file, std::uint64_t payload_bytes);
+  friend Result<CheckpointFooter> VerifyCheckpointFile(Env*, const std::string&,
+                                                       const CheckpointIdentity&, std::uint64_t,
+                                                       const PayloadCheck&);
+  CheckpointPayloadReader(std::unique_ptr<SequentialFile> file, std::uint64_t payload_bytes,
+                          StreamingChecksum* checksum);
   bool ReadFromFile(void* out, std::size_t n);
 
   const std::unique_ptr<SequentialFile> file_;
+  StreamingChecksum* const checksum_;
   std::uint64_t remaining_;  // not yet handed out
   std::uint64_t unread_;     // not yet read from the file
   std::vector<unsigned char> chunk_;

@@ -16,6 +16,7 @@
 #include <thread>
 #include <type_traits>
 #include <unordered_map>
+#include <unordered_set>
 
 #if defined(__linux__)
 #include <sys/mman.h>
@@ -367,10 +368,166 @@ Status HnswIndex::VerifyCheckpointFile(Env* env, const std::string& path,
 
 namespace {
 
+template <typename T>
+T Unaligned(const unsigned char* p) {
+  T value;
+  std::memcpy(&value, p, sizeof(T));
+  return value;
+}
+
+/// Checks that a checkpoint's payload is the serialized index_dense_t of
+/// `config` (USearch 2.26's layout: the vectors' matrix, its 64-byte head,
+/// then index_gt's header, every node's level and the nodes) before USearch
+/// parses a byte of it, and returns the matrix's row count (tombstones
+/// included) in `rows`. USearch trusts its input: a payload that passed the
+/// checksums but was written by a buggy or forged writer could make it
+/// allocate what a count claims, read a bool from an arbitrary byte, accept
+/// duplicate keys or follow an edge to a missing node (what the
+/// checkpoint_load fuzzer found; docs/durability.md §10). So every count,
+/// size, level, key and edge is checked against the others and against the
+/// bytes the payload really has. Cost: one pass over the node bytes and a
+/// hash set of the keys, during the verification read.
+Status CheckUsearchPayload(CheckpointPayloadReader* in, const CollectionConfig& config,
+                           std::uint64_t* rows) {
+  auto read = [&](void* out, std::size_t n, const char* what) -> Status {
+    if (in->Read(out, n)) return Status::Ok();
+    return Status::Corruption(std::string("the index payload ends inside its ") + what);
+  };
+  // 1. The matrix of vectors: rows x cols bytes.
+  std::uint32_t matrix[2] = {0, 0};
+  QUIVER_RETURN_IF_ERROR(read(matrix, sizeof(matrix), "matrix size"));
+  *rows = matrix[0];
+  const std::uint64_t cols = matrix[1];
+  const std::uint64_t vector_bytes = MakeMetric(config).bytes_per_vector();
+  if (cols != vector_bytes) {
+    return Status::Corruption("the index payload's vectors have " + std::to_string(cols) +
+                              " bytes each; the collection's have " + std::to_string(vector_bytes));
+  }
+  const std::uint64_t graph_header = sizeof(us::index_serialized_header_t);
+  if (*rows * cols + sizeof(us::index_dense_head_buffer_t) + graph_header > in->remaining()) {
+    return Status::Corruption("the index payload claims " + std::to_string(*rows) +
+                              " vectors, more than its bytes hold");
+  }
+  if (!in->Skip(*rows * cols)) return Status::Corruption("the index payload ends in its vectors");
+
+  // 2. index_dense_t's head.
+  us::index_dense_head_buffer_t head_bytes;
+  QUIVER_RETURN_IF_ERROR(read(head_bytes, sizeof(head_bytes), "head"));
+  us::index_dense_head_t head{head_bytes};
+  if (std::memcmp(head_bytes, us::default_magic(), std::strlen(us::default_magic())) != 0) {
+    return Status::Corruption("the index payload has no USearch head");
+  }
+  // multi is a bool in USearch's struct: read its byte, never the bool. It
+  // follows the magic, three u16 versions, four kinds and three u64 counts.
+  constexpr std::size_t kMultiOffset = 7 + 3 * sizeof(std::uint16_t) + sizeof(us::metric_kind_t) +
+                                       3 * sizeof(us::scalar_kind_t) + 3 * sizeof(std::uint64_t);
+  const unsigned char multi_byte = head_bytes[kMultiOffset];
+  if (static_cast<std::uint16_t>(head.version_major) != USEARCH_VERSION_MAJOR ||
+      static_cast<us::metric_kind_t>(head.kind_metric) != ToUsearch(config.metric) ||
+      static_cast<us::scalar_kind_t>(head.kind_scalar) != ToUsearch(config.scalar) ||
+      static_cast<us::scalar_kind_t>(head.kind_key) != us::scalar_kind<Key>() ||
+      static_cast<us::scalar_kind_t>(head.kind_compressed_slot) !=
+          us::scalar_kind<DenseIndex::compressed_slot_t>() ||
+      static_cast<std::uint64_t>(head.dimensions) != config.dimensions || multi_byte != 0) {
+    return Status::Corruption(
+        "the index payload's head (USearch version, metric, scalar, key or slot kind, "
+        "dimensions or multi flag) does not match the collection (" +
+        config.ToString() + ")");
+  }
+
+  // 3. index_gt's header and the level of every node.
+  us::index_serialized_header_t header;
+  QUIVER_RETURN_IF_ERROR(read(&header, sizeof(header), "graph header"));
+  if (header.size != *rows) {
+    return Status::Corruption("the index payload has " + std::to_string(*rows) + " vectors and " +
+                              std::to_string(header.size) + " graph nodes");
+  }
+  if (header.connectivity != config.connectivity ||
+      header.connectivity_base != 2 * std::uint64_t{config.connectivity}) {
+    return Status::Corruption("the index payload's graph has connectivity " +
+                              std::to_string(header.connectivity) + "/" +
+                              std::to_string(header.connectivity_base) +
+                              "; the collection's M is " + std::to_string(config.connectivity));
+  }
+  if (header.size == 0) return Status::Ok();
+  constexpr std::uint64_t kMaxLevel = 64;
+  if (header.max_level >= kMaxLevel || header.entry_slot >= header.size) {
+    return Status::Corruption("the index payload's graph has max level " +
+                              std::to_string(header.max_level) + " and entry slot " +
+                              std::to_string(header.entry_slot));
+  }
+  using Level = std::int16_t;
+  using Count = std::uint32_t;
+  using Slot = DenseIndex::compressed_slot_t;
+  const std::uint64_t level_bytes = header.size * sizeof(Level);
+  if (level_bytes > in->remaining())
+    return Status::Corruption("the index payload ends in its levels");
+  std::vector<Level> levels(header.size);
+  QUIVER_RETURN_IF_ERROR(read(levels.data(), level_bytes, "levels"));
+  const std::uint64_t head_bytes_per_node = sizeof(Key) + sizeof(Level);
+  const std::uint64_t base_bytes = sizeof(Count) + header.connectivity_base * sizeof(Slot);
+  const std::uint64_t upper_bytes = sizeof(Count) + header.connectivity * sizeof(Slot);
+  std::uint64_t node_bytes = 0;
+  for (Level level : levels) {
+    if (level < 0 || static_cast<std::uint64_t>(level) > header.max_level) {
+      return Status::Corruption("the index payload has a node of level " + std::to_string(level) +
+                                " above the graph's max level " + std::to_string(header.max_level));
+    }
+    node_bytes +=
+        head_bytes_per_node + base_bytes + upper_bytes * static_cast<std::uint64_t>(level);
+  }
+  if (node_bytes != in->remaining()) {
+    return Status::Corruption("the index payload's nodes take " + std::to_string(node_bytes) +
+                              " bytes; it has " + std::to_string(in->remaining()) + " left");
+  }
+
+  // 4. Every node: its level as announced, one key per live node, every edge
+  // within its list's capacity and to a node that exists.
+  const Key free_key = us::default_free_value<Key>();
+  std::unordered_set<Key> keys;
+  keys.reserve(static_cast<std::size_t>(header.size));
+  std::vector<unsigned char> node;
+  for (std::uint64_t slot = 0; slot < header.size; ++slot) {
+    const std::uint64_t bytes =
+        head_bytes_per_node + base_bytes + upper_bytes * static_cast<std::uint64_t>(levels[slot]);
+    node.resize(static_cast<std::size_t>(bytes));
+    QUIVER_RETURN_IF_ERROR(read(node.data(), node.size(), "nodes"));
+    const Key key = Unaligned<Key>(node.data());
+    if (Unaligned<Level>(node.data() + sizeof(Key)) != levels[slot]) {
+      return Status::Corruption("the index payload's node " + std::to_string(slot) +
+                                " has another level than its header says");
+    }
+    if (key != free_key && !keys.insert(key).second) {
+      return Status::Corruption("the index payload holds key " + std::to_string(key) + " twice");
+    }
+    const unsigned char* list = node.data() + head_bytes_per_node;
+    for (Level level = 0; level <= levels[slot]; ++level) {
+      const std::uint64_t capacity = level == 0 ? header.connectivity_base : header.connectivity;
+      const Count count = Unaligned<Count>(list);
+      if (count > capacity) {
+        return Status::Corruption("the index payload's node " + std::to_string(slot) + " has " +
+                                  std::to_string(count) + " neighbours on level " +
+                                  std::to_string(level) + ", more than " +
+                                  std::to_string(capacity));
+      }
+      for (Count e = 0; e < count; ++e) {
+        const Slot to = Unaligned<Slot>(list + sizeof(Count) + e * sizeof(Slot));
+        if (to >= header.size) {
+          return Status::Corruption("the index payload's node " + std::to_string(slot) +
+                                    " links to node " + std::to_string(to) + " of " +
+                                    std::to_string(header.size));
+        }
+      }
+      list += sizeof(Count) + capacity * sizeof(Slot);
+    }
+  }
+  return Status::Ok();
+}
+
 /// Memory-maps the checkpoint at `path`, which VerifyCheckpointFile accepted
-/// as `verified`, into impl->index (USearch's view(): nothing is copied; the
+/// with `footer`, into impl->index (USearch's view(): nothing is copied; the
 /// index is immutable).
-Status MapVerifiedCheckpoint(const std::string& path, const VerifiedCheckpoint& verified,
+Status MapVerifiedCheckpoint(const std::string& path, const CheckpointFooter& footer,
                              HnswIndex::Impl* impl) {
   try {
     auto viewed = impl->index.view(us::memory_mapped_file_t(path.c_str()), 0);
@@ -380,22 +537,22 @@ Status MapVerifiedCheckpoint(const std::string& path, const VerifiedCheckpoint& 
   }
   // The payload must end where the footer begins: anything else means the
   // file is not the one the footer describes.
-  if (impl->index.serialized_length() != verified.footer.payload_bytes) {
-    return Status::Corruption(
-        path + ": USearch's view spans " + std::to_string(impl->index.serialized_length()) +
-        " bytes, the footer says " + std::to_string(verified.footer.payload_bytes));
+  if (impl->index.serialized_length() != footer.payload_bytes) {
+    return Status::Corruption(path + ": USearch's view spans " +
+                              std::to_string(impl->index.serialized_length()) +
+                              " bytes, the footer says " + std::to_string(footer.payload_bytes));
   }
   impl->viewed = true;
   return Status::Ok();
 }
 
 /// Reads the payload of the checkpoint at `path`, which VerifyCheckpointFile
-/// accepted as `verified`, into impl->index's own memory (a second sequential
-/// read of the file; the index can then be modified).
-Status CopyVerifiedCheckpoint(Env* env, const std::string& path, const VerifiedCheckpoint& verified,
+/// accepted with `footer`, into impl->index's own memory (a second
+/// sequential read of the file; the index can then be modified).
+Status CopyVerifiedCheckpoint(Env* env, const std::string& path, const CheckpointFooter& footer,
                               HnswIndex::Impl* impl) {
   QUIVER_ASSIGN_OR_RETURN(auto reader,
-                          CheckpointPayloadReader::Open(env, path, verified.footer.payload_bytes));
+                          CheckpointPayloadReader::Open(env, path, footer.payload_bytes));
   // Arenas USearch creates while loading get huge pages before they are
   // written (PlaceInHugePages: nothing to copy later); this costs two
   // pointer compares per call when no arena is new.
@@ -420,15 +577,6 @@ Status CopyVerifiedCheckpoint(Env* env, const std::string& path, const VerifiedC
   return Status::Ok();
 }
 
-/// USearch's row count, tombstones included: the first 4 bytes of its
-/// payload (index_dense_t writes its vectors' matrix first, rows as u32 LE).
-std::uint32_t RowsInPayload(const VerifiedCheckpoint& verified) {
-  std::uint32_t rows = 0;
-  const std::size_t n = std::min<std::size_t>(4, verified.payload_head.size());
-  for (std::size_t i = n; i-- > 0;) rows = (rows << 8) | verified.payload_head[i];
-  return rows;
-}
-
 }  // namespace
 
 Result<std::unique_ptr<HnswIndex>> HnswIndex::LoadCheckpoint(
@@ -437,14 +585,19 @@ Result<std::unique_ptr<HnswIndex>> HnswIndex::LoadCheckpoint(
     std::size_t add_threads, LoadMode mode) {
   // Verify every byte before USearch parses any: a corrupt header must never
   // reach its loader (invariant I4).
-  QUIVER_ASSIGN_OR_RETURN(VerifiedCheckpoint verified,
-                          index::VerifyCheckpointFile(env, path, identity, expected_checksum));
-  const std::uint32_t rows_in_file = RowsInPayload(verified);
+  // and USearch's own structure is checked on the same read.
+  std::uint64_t rows_in_file = 0;
+  QUIVER_ASSIGN_OR_RETURN(CheckpointFooter footer,
+                          index::VerifyCheckpointFile(env, path, identity, expected_checksum,
+                                                      [&](CheckpointPayloadReader* payload) {
+                                                        return CheckUsearchPayload(payload, config,
+                                                                                   &rows_in_file);
+                                                      }));
   QUIVER_ASSIGN_OR_RETURN(auto impl, MakeImpl(config, search_threads, add_threads));
   if (mode == LoadMode::kView) {
-    QUIVER_RETURN_IF_ERROR(MapVerifiedCheckpoint(path, verified, impl.get()));
+    QUIVER_RETURN_IF_ERROR(MapVerifiedCheckpoint(path, footer, impl.get()));
   } else {
-    QUIVER_RETURN_IF_ERROR(CopyVerifiedCheckpoint(env, path, verified, impl.get()));
+    QUIVER_RETURN_IF_ERROR(CopyVerifiedCheckpoint(env, path, footer, impl.get()));
   }
   const DenseIndex& index = impl->index;
   if (index.dimensions() != config.dimensions ||

@@ -12,6 +12,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "util/checksum.h"
 #include "util/crash_point.h"
 #include "util/status_macros.h"
 
@@ -324,6 +325,127 @@ Result<std::unique_ptr<Database::Connection>> Database::Connect(bool writer) {
   return connection;
 }
 
+// --- Catalog -----------------------------------------------------------------
+
+namespace {
+
+constexpr const char* kCatalogColumns =
+    "id, name, dimensions, metric, scalar, connectivity, expansion_add, expansion_search, "
+    "model_id, model_version, generation, applied_seq, checksum, vector_count, file_bytes, "
+    "usearch_version";  // then config_checksum, or 0 where the column is missing
+
+/// Reads a row selected as kCatalogColumns + config_checksum. Never fails:
+/// a damaged row comes back with CatalogEntry::damage saying what is wrong.
+CatalogEntry ReadCatalogRow(const Stmt& s, bool verify) {
+  CatalogEntry e;
+  e.id = s.Int(0);
+  e.name = s.Text(1);
+  e.config.dimensions = static_cast<std::uint32_t>(s.Int(2));
+  auto metric = ParseMetric(s.Text(3));
+  auto scalar = ParseScalarKind(s.Text(4));
+  if (!metric.ok() || !scalar.ok()) {
+    e.damage = "its catalog row has metric '" + s.Text(3) + "' and scalar '" + s.Text(4) +
+               "', which this Quiver does not know";
+  } else {
+    e.config.metric = *metric;
+    e.config.scalar = *scalar;
+  }
+  e.config.connectivity = static_cast<std::uint32_t>(s.Int(5));
+  e.config.expansion_add = static_cast<std::uint32_t>(s.Int(6));
+  e.config.expansion_search = static_cast<std::uint32_t>(s.Int(7));
+  e.config.model_id = s.Text(8);
+  e.config.model_version = s.Text(9);
+  e.manifest.generation = FromSql(s.Int(10));
+  e.manifest.applied_seq = FromSql(s.Int(11));
+  e.manifest.checksum = FromSql(s.Int(12));
+  e.manifest.vector_count = FromSql(s.Int(13));
+  e.manifest.file_bytes = FromSql(s.Int(14));
+  e.manifest.usearch_version = s.Text(15);
+  if (verify && e.damage.empty() && FromSql(s.Int(16)) != ConfigChecksum(e.id, e.config)) {
+    e.damage = "its configuration in the catalog (" + e.config.ToString() +
+               ") does not match the row's checksum: the row was changed outside Quiver";
+  }
+  return e;
+}
+
+}  // namespace
+
+namespace {
+
+/// Runs `sql` (a PRAGMA quick_check) and returns its report lines, or an
+/// empty string when SQLite answered "ok".
+Result<std::string> QuickCheckReport(Database::Connection* c, const std::string& sql) {
+  QUIVER_ASSIGN_OR_RETURN(Stmt check, c->Prepare(sql));
+  std::string report;
+  while (true) {
+    Result<bool> row = check.Step();
+    // A page too damaged to walk fails the pragma itself.
+    if (row.status().code() == StatusCode::kCorruption) return row.status().message();
+    if (!row.ok()) return row.status();
+    if (!*row) break;
+    const std::string line = check.Text(0);
+    if (line == "ok") continue;
+    if (!report.empty()) report += "; ";
+    report += line;
+  }
+  return report;
+}
+
+/// quick_check of the tables every collection depends on (the catalog, the
+/// format row, the change log): cheap, since they are small once checkpoints
+/// trim the log. Damage there is damage to the whole store (Corruption).
+Status QuickCheckCatalog(Database::Connection* c, const std::string& path) {
+  for (const char* table : {"quiver_meta", "collections", "changes"}) {
+    QUIVER_ASSIGN_OR_RETURN(std::string report,
+                            QuickCheckReport(c, std::string("PRAGMA quick_check(") + table + ")"));
+    if (!report.empty()) {
+      return Status::Corruption(path + ": the catalog table '" + table +
+                                "' is damaged (SQLite quick_check: " + report +
+                                "); restore the store from a backup");
+    }
+  }
+  return Status::Ok();
+}
+
+Result<bool> HasColumn(Database::Connection* c, const std::string& table,
+                       const std::string& column) {
+  QUIVER_ASSIGN_OR_RETURN(
+      Stmt info, c->Prepare("SELECT 1 FROM pragma_table_info('" + table + "') WHERE name=?"));
+  info.BindText(1, column);
+  return info.Step();
+}
+
+/// Gives the catalog of a store made before configuration checksums its
+/// config_checksum column, filled from the rows as they are (trusted once,
+/// at the first writable open). In the caller's transaction.
+Status AddConfigChecksums(Database::Connection* c) {
+  QUIVER_ASSIGN_OR_RETURN(bool present, HasColumn(c, "collections", "config_checksum"));
+  if (present) return Status::Ok();
+  QUIVER_RETURN_IF_ERROR(
+      c->Exec("ALTER TABLE collections ADD COLUMN config_checksum INTEGER NOT NULL DEFAULT 0"));
+  std::vector<std::pair<std::int64_t, std::uint64_t>> sums;
+  {
+    QUIVER_ASSIGN_OR_RETURN(
+        Stmt rows, c->Prepare(std::string("SELECT ") + kCatalogColumns + ", 0 FROM collections"));
+    while (true) {
+      QUIVER_ASSIGN_OR_RETURN(bool row, rows.Step());
+      if (!row) break;
+      const CatalogEntry e = ReadCatalogRow(rows, /*verify=*/false);
+      if (e.damage.empty()) sums.emplace_back(e.id, ConfigChecksum(e.id, e.config));
+    }
+  }
+  for (const auto& [id, sum] : sums) {
+    QUIVER_ASSIGN_OR_RETURN(Stmt update,
+                            c->Prepare("UPDATE collections SET config_checksum=? WHERE id=?"));
+    update.BindInt(1, ToSql(sum));
+    update.BindInt(2, id);
+    QUIVER_RETURN_IF_ERROR(update.Run());
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
 Status Database::Initialize() {
   if (read_only_) {
     QUIVER_ASSIGN_OR_RETURN(auto reader, AcquireReader());
@@ -331,6 +453,9 @@ Status Database::Initialize() {
         Stmt stmt, reader->Prepare("SELECT value FROM quiver_meta WHERE key='format_version'"));
     auto row = stmt.Step();
     if (!row.ok() || !*row) return Status::Corruption(path_ + " is not a Quiver database");
+    QUIVER_RETURN_IF_ERROR(QuickCheckCatalog(reader.get(), path_));
+    QUIVER_ASSIGN_OR_RETURN(has_config_checksum_,
+                            HasColumn(reader.get(), "collections", "config_checksum"));
     return Status::Ok();
   }
   QUIVER_ASSIGN_OR_RETURN(writer_, Connect(/*writer=*/true));
@@ -355,7 +480,8 @@ Status Database::Initialize() {
       checksum INTEGER NOT NULL DEFAULT 0,
       vector_count INTEGER NOT NULL DEFAULT 0,
       file_bytes INTEGER NOT NULL DEFAULT 0,
-      usearch_version TEXT NOT NULL DEFAULT '');
+      usearch_version TEXT NOT NULL DEFAULT '',
+      config_checksum INTEGER NOT NULL DEFAULT 0);
     CREATE TABLE IF NOT EXISTS changes(
       seq INTEGER PRIMARY KEY AUTOINCREMENT,
       collection_id INTEGER NOT NULL,
@@ -371,6 +497,8 @@ Status Database::Initialize() {
     return Status::Corruption(path_ + " has format version '" + (has_row ? version.Text(0) : "") +
                               "'; this Quiver reads version " + std::to_string(kFormatVersion));
   }
+  QUIVER_RETURN_IF_ERROR(QuickCheckCatalog(writer_.get(), path_));
+  QUIVER_RETURN_IF_ERROR(AddConfigChecksums(writer_.get()));
   return txn.Commit();
 }
 
@@ -392,66 +520,40 @@ void Database::ReleaseReader(std::unique_ptr<Connection> connection) {
   idle_readers_.push_back(std::move(connection));
 }
 
-// --- Catalog -----------------------------------------------------------------
-
-namespace {
-
-constexpr const char* kCatalogColumns =
-    "id, name, dimensions, metric, scalar, connectivity, expansion_add, expansion_search, "
-    "model_id, model_version, generation, applied_seq, checksum, vector_count, file_bytes, "
-    "usearch_version";
-
-Result<CatalogEntry> ReadCatalogRow(const Stmt& s) {
-  CatalogEntry e;
-  e.id = s.Int(0);
-  e.name = s.Text(1);
-  e.config.dimensions = static_cast<std::uint32_t>(s.Int(2));
-  auto metric = ParseMetric(s.Text(3));
-  auto scalar = ParseScalarKind(s.Text(4));
-  if (!metric.ok() || !scalar.ok()) {
-    return Status::Corruption("catalog row of collection '" + e.name + "' has metric '" +
-                              s.Text(3) + "' / scalar '" + s.Text(4) + "'");
-  }
-  e.config.metric = *metric;
-  e.config.scalar = *scalar;
-  e.config.connectivity = static_cast<std::uint32_t>(s.Int(5));
-  e.config.expansion_add = static_cast<std::uint32_t>(s.Int(6));
-  e.config.expansion_search = static_cast<std::uint32_t>(s.Int(7));
-  e.config.model_id = s.Text(8);
-  e.config.model_version = s.Text(9);
-  e.manifest.generation = FromSql(s.Int(10));
-  e.manifest.applied_seq = FromSql(s.Int(11));
-  e.manifest.checksum = FromSql(s.Int(12));
-  e.manifest.vector_count = FromSql(s.Int(13));
-  e.manifest.file_bytes = FromSql(s.Int(14));
-  e.manifest.usearch_version = s.Text(15);
-  return e;
+std::uint64_t ConfigChecksum(std::int64_t id, const CollectionConfig& c) {
+  const std::string text =
+      std::to_string(id) + "|" + std::to_string(c.dimensions) + "|" +
+      std::string(MetricName(c.metric)) + "|" + std::string(ScalarKindName(c.scalar)) + "|" +
+      std::to_string(c.connectivity) + "|" + std::to_string(c.expansion_add) + "|" +
+      std::to_string(c.expansion_search) + "|" + c.model_id + "|" + c.model_version;
+  return Checksum64(text.data(), text.size());
 }
-
-}  // namespace
 
 Result<std::vector<CatalogEntry>> Database::ListCollections() {
   QUIVER_ASSIGN_OR_RETURN(auto reader, AcquireReader());
-  QUIVER_ASSIGN_OR_RETURN(Stmt s, reader->Prepare(std::string("SELECT ") + kCatalogColumns +
-                                                  " FROM collections ORDER BY name"));
+  QUIVER_ASSIGN_OR_RETURN(Stmt s,
+                          reader->Prepare(std::string("SELECT ") + kCatalogColumns +
+                                          (has_config_checksum_ ? ", config_checksum" : ", 0") +
+                                          " FROM collections ORDER BY name"));
   std::vector<CatalogEntry> out;
   while (true) {
     QUIVER_ASSIGN_OR_RETURN(bool row, s.Step());
     if (!row) break;
-    QUIVER_ASSIGN_OR_RETURN(auto entry, ReadCatalogRow(s));
-    out.push_back(std::move(entry));
+    out.push_back(ReadCatalogRow(s, has_config_checksum_));
   }
   return out;
 }
 
 Result<CatalogEntry> Database::GetCollection(const std::string& name) {
   QUIVER_ASSIGN_OR_RETURN(auto reader, AcquireReader());
-  QUIVER_ASSIGN_OR_RETURN(Stmt s, reader->Prepare(std::string("SELECT ") + kCatalogColumns +
-                                                  " FROM collections WHERE name=?"));
+  QUIVER_ASSIGN_OR_RETURN(Stmt s,
+                          reader->Prepare(std::string("SELECT ") + kCatalogColumns +
+                                          (has_config_checksum_ ? ", config_checksum" : ", 0") +
+                                          " FROM collections WHERE name=?"));
   s.BindText(1, name);
   QUIVER_ASSIGN_OR_RETURN(bool row, s.Step());
   if (!row) return Status::NotFound("collection '" + name + "' does not exist");
-  return ReadCatalogRow(s);
+  return ReadCatalogRow(s, has_config_checksum_);
 }
 
 Result<CatalogEntry> Database::CreateCollection(const std::string& name,
@@ -486,6 +588,13 @@ Result<CatalogEntry> Database::CreateCollection(const std::string& name,
   entry.id = sqlite3_last_insert_rowid(writer_->db());
   entry.name = name;
   entry.config = config;
+  {
+    QUIVER_ASSIGN_OR_RETURN(
+        Stmt sum, writer_->Prepare("UPDATE collections SET config_checksum=? WHERE id=?"));
+    sum.BindInt(1, ToSql(ConfigChecksum(entry.id, config)));
+    sum.BindInt(2, entry.id);
+    QUIVER_RETURN_IF_ERROR(sum.Run());
+  }
   QUIVER_RETURN_IF_ERROR(
       writer_->Exec("CREATE TABLE " + RecordsTable(entry.id) +
                     " (key INTEGER PRIMARY KEY, id TEXT UNIQUE, text TEXT NOT NULL, "
@@ -547,12 +656,14 @@ Status Database::CommitManifest(std::int64_t id, const Manifest& m,
   if (config != nullptr) {
     QUIVER_ASSIGN_OR_RETURN(Stmt update,
                             writer_->Prepare("UPDATE collections SET scalar=?, connectivity=?, "
-                                             "expansion_add=?, expansion_search=? WHERE id=?"));
+                                             "expansion_add=?, expansion_search=?, "
+                                             "config_checksum=? WHERE id=?"));
     update.BindText(1, ScalarKindName(config->scalar));
     update.BindInt(2, config->connectivity);
     update.BindInt(3, config->expansion_add);
     update.BindInt(4, config->expansion_search);
-    update.BindInt(5, id);
+    update.BindInt(5, ToSql(ConfigChecksum(id, *config)));
+    update.BindInt(6, id);
     QUIVER_RETURN_IF_ERROR(update.Run());
   }
   QUIVER_ASSIGN_OR_RETURN(
@@ -1368,6 +1479,15 @@ Status Database::BackupTo(const std::string& dest_path) {
   // and durable before the caller reports success.
   QUIVER_RETURN_IF_ERROR(dest_connection.Exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"));
   return dest_connection.Exec("PRAGMA wal_checkpoint(TRUNCATE)");
+}
+
+Status Database::QuickCheckRecords(std::int64_t id) {
+  QUIVER_ASSIGN_OR_RETURN(auto reader, AcquireReader());
+  QUIVER_ASSIGN_OR_RETURN(
+      std::string report,
+      QuickCheckReport(reader.get(), "PRAGMA quick_check(" + RecordsTable(id) + ")"));
+  if (report.empty()) return Status::Ok();
+  return Status::Corruption("its records table is damaged (SQLite quick_check: " + report + ")");
 }
 
 Status Database::CheckpointWal() {

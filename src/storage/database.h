@@ -67,7 +67,18 @@ struct CatalogEntry {
   std::string name;
   CollectionConfig config;
   Manifest manifest;
+  /// Empty when the row is sound; else what is wrong with it (an unknown
+  /// metric or scalar kind, or a configuration that does not match the
+  /// row's config_checksum: edited outside Quiver). The store quarantines
+  /// such a collection (docs/durability.md §4).
+  std::string damage;
 };
+
+/// XXH3-64 of the collection id and of every field of `config` that shapes
+/// its index (dimensions, metric, scalar kind, M, expansion_add,
+/// expansion_search, model tag), in a fixed text form: the catalog row's
+/// config_checksum. Reentrant.
+std::uint64_t ConfigChecksum(std::int64_t id, const CollectionConfig& config);
 
 /// A change to replay into the index: the record's latest embedding, or
 /// nullopt when the record no longer exists (deleted).
@@ -281,6 +292,13 @@ class Database {
   /// Checkpoints SQLite's WAL into the main database file (PRAGMA wal_checkpoint(TRUNCATE)).
   Status CheckpointWal();
 
+  /// SQLite's `PRAGMA quick_check` limited to collection `id`'s records table
+  /// and its indexes: every page of it is read and its b-tree structure
+  /// checked (not the contents of the full-text index). Cost: one read of the
+  /// table, O(records). Corruption naming the first problems SQLite reports;
+  /// OK when the table is sound.
+  Status QuickCheckRecords(std::int64_t id);
+
   /// Opaque SQLite connection (defined in database.cc).
   class Connection;
 
@@ -303,6 +321,9 @@ class Database {
 
   const std::string path_;
   const bool read_only_;
+  /// The catalog has the config_checksum column (false only for a read-only
+  /// open of a store written before it existed).
+  bool has_config_checksum_ = true;
   const Synchronous synchronous_;
   std::mutex writer_mu_;
   std::unique_ptr<Connection> writer_;

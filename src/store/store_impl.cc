@@ -97,10 +97,19 @@ Status StoreImpl::OpenStore() {
 
   for (auto& entry : entries) {
     const std::string name = entry.name;
+    if (!entry.damage.empty()) {
+      const std::string reason = entry.damage;
+      (void)Quarantine(std::move(entry), reason);
+      continue;
+    }
     unloaded_.emplace(name, std::move(entry));
     if (!options_.open_collections_lazily) {
+      // A damaged collection is quarantined (LoadLocked); only an I/O error,
+      // which says nothing about this collection alone, fails the open.
       auto loaded = LoadLocked(name);
-      if (!loaded.ok()) return loaded.status();
+      if (!loaded.ok() && loaded.status().code() == StatusCode::kIOError) {
+        return loaded.status();
+      }
     }
   }
   if (!options_.read_only && options_.checkpoint_interval_seconds > 0) {
@@ -119,7 +128,7 @@ Result<std::shared_ptr<Collection>> StoreImpl::CreateCollection(const std::strin
   std::lock_guard<std::mutex> lock(mu_);
   QUIVER_RETURN_IF_ERROR(CheckOpen());
   if (options_.read_only) return Status::NotSupported("the store is open read-only");
-  if (collections_.count(name) || unloaded_.count(name)) {
+  if (collections_.count(name) || unloaded_.count(name) || quarantined_.count(name)) {
     return Status::AlreadyExists("collection '" + name + "' already exists");
   }
   QUIVER_ASSIGN_OR_RETURN(auto entry, db_->CreateCollection(name, config));
@@ -174,9 +183,13 @@ Result<std::vector<CollectionInfo>> StoreImpl::ListCollections() {
   QUIVER_RETURN_IF_ERROR(CheckOpen());
   std::vector<CollectionInfo> out;
   for (const auto& [name, collection] : collections_) {
-    out.push_back({collection->id(), name, collection->config()});
+    out.push_back({collection->id(), name, collection->config(), {}});
   }
-  for (const auto& [name, entry] : unloaded_) out.push_back({entry.id, name, entry.config});
+  for (const auto& [name, entry] : unloaded_) out.push_back({entry.id, name, entry.config, {}});
+  for (const auto& [name, quarantined] : quarantined_) {
+    const storage::CatalogEntry& entry = quarantined.first;
+    out.push_back({entry.id, name, entry.config, entry.damage});
+  }
   std::sort(out.begin(), out.end(),
             [](const CollectionInfo& a, const CollectionInfo& b) { return a.name < b.name; });
   return out;
@@ -188,7 +201,11 @@ Status StoreImpl::DropCollection(const std::string& name) {
   QUIVER_RETURN_IF_ERROR(CheckOpen());
   if (options_.read_only) return Status::NotSupported("the store is open read-only");
   std::int64_t id = 0;
-  if (auto unloaded = unloaded_.find(name); unloaded != unloaded_.end()) {
+  if (auto quarantined = quarantined_.find(name); quarantined != quarantined_.end()) {
+    id = quarantined->second.first.id;
+    QUIVER_RETURN_IF_ERROR(db_->DropCollection(id));
+    quarantined_.erase(quarantined);
+  } else if (auto unloaded = unloaded_.find(name); unloaded != unloaded_.end()) {
     id = unloaded->second.id;
     QUIVER_RETURN_IF_ERROR(db_->DropCollection(id));
     unloaded_.erase(unloaded);
@@ -265,15 +282,28 @@ Status StoreImpl::Close() {
 /// (docs/durability.md §4 steps 2-6). Caller holds mu_.
 Result<std::shared_ptr<CollectionImpl>> StoreImpl::LoadLocked(const std::string& name) {
   if (auto it = collections_.find(name); it != collections_.end()) return it->second;
+  if (auto it = quarantined_.find(name); it != quarantined_.end()) return it->second.second;
   auto unloaded = unloaded_.find(name);
   if (unloaded == unloaded_.end()) {
     return Status::NotFound("collection '" + name + "' does not exist");
   }
   const std::int64_t id = unloaded->second.id;
+  if (options_.check_records_at_open) {
+    if (Status s = db_->QuickCheckRecords(id); !s.ok()) {
+      storage::CatalogEntry entry = std::move(unloaded->second);
+      unloaded_.erase(unloaded);
+      return Quarantine(std::move(entry), s.message());
+    }
+  }
   RecoveryReport report;
   auto collection = CollectionImpl::Open(MakeContext(id), unloaded->second, &report);
   if (!collection.ok()) {
-    return collection.status().WithContext("opening collection '" + name + "'");
+    if (collection.status().code() == StatusCode::kIOError) {
+      return collection.status().WithContext("opening collection '" + name + "'");
+    }
+    storage::CatalogEntry entry = std::move(unloaded->second);
+    unloaded_.erase(unloaded);
+    return Quarantine(std::move(entry), "its recovery failed: " + collection.status().ToString());
   }
   log_.Info(
       "collection '{}': {} vectors {} in {:.0f} ms, {} changes replayed in {:.0f} ms, {} "
@@ -283,6 +313,20 @@ Result<std::shared_ptr<CollectionImpl>> StoreImpl::LoadLocked(const std::string&
       report.load_ms, report.changes_replayed, report.replay_ms, report.files_removed);
   unloaded_.erase(unloaded);
   return collections_.emplace(name, std::move(collection).value()).first->second;
+}
+
+Status StoreImpl::Quarantine(storage::CatalogEntry entry, const std::string& reason) {
+  const std::string name = entry.name;
+  entry.damage = reason;
+  Status error = Status::Corruption(fmt::format(
+      "collection '{}' is quarantined: {}. Its records are not served (the other collections "
+      "are). Restore the store from a backup, or drop the collection (quiver drop --collection "
+      "{}) and import it again",
+      name, reason, name));
+  log_.Warn("collection '{}' is quarantined: {}; the store serves the other collections", name,
+            reason);
+  quarantined_.insert_or_assign(name, std::make_pair(std::move(entry), error));
+  return error;
 }
 
 /// Background thread: checkpoints collections whose oldest unsaved change is

@@ -61,6 +61,10 @@ class StoreImpl final : public Store {
   /// (docs/durability.md §4 steps 2-6). Caller holds mu_.
   Result<std::shared_ptr<CollectionImpl>> LoadLocked(const std::string& name);
   Status CheckOpen() const;
+  /// Moves collection `entry` into quarantined_ with `reason` (logged as a
+  /// warning) and returns the Corruption that GetCollection will return.
+  /// Caller holds mu_ (or is OpenStore).
+  Status Quarantine(storage::CatalogEntry entry, const std::string& reason);
   CollectionContext MakeContext(std::int64_t id) const;
 
   /// Removes index directories of collections that no longer exist (dropped
@@ -95,6 +99,9 @@ class StoreImpl final : public Store {
   std::map<std::string, std::shared_ptr<CollectionImpl>> collections_;
   /// Catalog entries of collections not recovered yet (open_collections_lazily).
   std::map<std::string, storage::CatalogEntry> unloaded_;
+  /// Quarantined collections: the catalog entry (its damage says why) and the
+  /// error GetCollection returns.
+  std::map<std::string, std::pair<storage::CatalogEntry, Status>> quarantined_;
   bool closed_ = false;
   bool stopping_ = false;  // ends the checkpointer thread
   std::condition_variable stop_cv_;

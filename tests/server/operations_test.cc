@@ -10,11 +10,49 @@
 #include <string>
 
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 
 #include "server_harness.h"
 
 namespace quiver::server::testing {
 namespace {
+
+// A collection damaged outside Quiver (its metric changed in the catalog) is
+// quarantined at start: listed with the reason, refused with a clear error,
+// counted in /metrics; the other collection serves.
+TEST(OperationsTest, QuarantinedCollectionIsListedAndRefusedWhileOthersServe) {
+  TestServer server;
+  for (const char* name : {"bad", "good"}) {
+    server.CreateCollection(name, 2);
+    ASSERT_EQ(server
+                  .Post(std::string("/v2/collections/") + name + "/records",
+                        Json{{"records", {{{"id", 1}, {"embedding", Vector({1, 2})}}}}})
+                  .status,
+              200);
+  }
+  server.Stop();
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open((server.data_dir() + "/quiver.db").c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db, "UPDATE collections SET metric='ip' WHERE name='bad'", nullptr,
+                         nullptr, nullptr),
+            SQLITE_OK);
+  sqlite3_close(db);
+  server.Start();
+
+  Response list = server.Get("/v2/collections");
+  ASSERT_EQ(list.status, 200) << list.raw;
+  ASSERT_EQ(list.body["collections"].size(), 2u);
+  EXPECT_EQ(list.body["collections"][0]["name"], "bad");
+  EXPECT_NE(list.body["collections"][0].value("damage", "").find("checksum"), std::string::npos)
+      << list.raw;
+  EXPECT_FALSE(list.body["collections"][1].contains("damage"));
+  Response refused = server.Get("/v2/collections/bad/records/count");
+  EXPECT_EQ(refused.status, 500) << refused.raw;
+  EXPECT_NE(refused.raw.find("quarantined"), std::string::npos) << refused.raw;
+  EXPECT_EQ(server.Count("good"), 1);
+  Response metrics = server.Get("/metrics");
+  EXPECT_NE(metrics.raw.find("\nquiver_collections_quarantined 1\n"), std::string::npos);
+}
 
 TEST(OperationsTest, HealthAndReadiness) {
   TestServer server;

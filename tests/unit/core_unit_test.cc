@@ -8,7 +8,9 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
+#include <functional>
 #include <string>
 
 #include "common/test_util.h"
@@ -167,6 +169,71 @@ TEST_F(CheckpointFormatTest, RejectsAnIndexOfAnotherShape) {
                                                  info_.checksum, 2, 2);
   EXPECT_EQ(loaded.status().code(), StatusCode::kCorruption);
   EXPECT_THAT(loaded.status().message(), HasSubstr("metric"));
+}
+
+// A payload that passes every checksum but is not a well-formed USearch
+// index of this collection (a buggy or forged writer: the file is resealed
+// with a valid footer) is refused before USearch parses it, never loaded.
+TEST_F(CheckpointFormatTest, RefusesAResealedPayloadOfAnotherStructure) {
+  std::vector<unsigned char> payload(std::filesystem::file_size(path()) -
+                                     index::kCheckpointFooterBytes);
+  {
+    std::ifstream in(path(), std::ios::binary);
+    in.read(reinterpret_cast<char*>(payload.data()), static_cast<std::streamsize>(payload.size()));
+  }
+  auto u32 = [&](std::size_t at) {
+    std::uint32_t v;
+    std::memcpy(&v, payload.data() + at, 4);
+    return v;
+  };
+  const std::size_t rows = u32(0), cols = u32(4);
+  ASSERT_EQ(rows, 300u);
+  const std::size_t head = 8 + rows * cols;         // index_dense_t's 64-byte head
+  const std::size_t graph = head + 64;              // index_gt's 40-byte header
+  const std::size_t nodes = graph + 40 + rows * 2;  // after one i16 level per node
+  struct Mutation {
+    const char* name;
+    std::function<void(std::vector<unsigned char>&)> apply;
+    const char* why;
+  };
+  const Mutation mutations[] = {
+      {"rows claim 2^31 vectors", [](auto& p) { p[3] = 0x7f; }, "more than its bytes hold"},
+      {"multi byte not a bool", [&](auto& p) { p[head + 41] = 2; }, "multi flag"},
+      {"dimensions", [&](auto& p) { p[head + 33] ^= 1; }, "dimensions"},
+      {"graph size", [&](auto& p) { p[graph] ^= 1; }, "graph nodes"},
+      {"entry slot past the end", [&](auto& p) { std::memset(&p[graph + 32], 0x7f, 8); },
+       "entry slot"},
+      {"first node's key repeated in the second",
+       [&](auto& p) {
+         const std::int16_t level0 = static_cast<std::int16_t>(p[graph + 40] | p[graph + 41] << 8);
+         const std::size_t node0_bytes = 10 + (4 + 32 * 4) + level0 * (4 + 16 * 4);
+         std::memcpy(&p[nodes + node0_bytes], &p[nodes], 8);
+       },
+       "twice"},
+      {"an edge to a node that does not exist",
+       [&](auto& p) {
+         std::uint32_t count = 1, to = 300 + 5;
+         std::memcpy(&p[nodes + 10], &count, 4);
+         std::memcpy(&p[nodes + 14], &to, 4);
+       },
+       "links to node 305"},
+  };
+  for (const Mutation& m : mutations) {
+    std::vector<unsigned char> mutated = payload;
+    m.apply(mutated);
+    const std::string resealed = dir_.Join("9.usearch");
+    auto file = *Env::Default()->NewWritableFile(resealed);
+    index::CheckpointWriter writer(file.get());
+    ASSERT_TRUE(writer.Append(mutated.data(), mutated.size()));
+    auto info = *writer.Finish(identity_);
+    ASSERT_TRUE(file->Close().ok());
+    for (auto mode : {index::HnswIndex::LoadMode::kCopy, index::HnswIndex::LoadMode::kView}) {
+      auto loaded = index::HnswIndex::LoadCheckpoint(Env::Default(), resealed, config_, identity_,
+                                                     info.checksum, 2, 2, mode);
+      EXPECT_EQ(loaded.status().code(), StatusCode::kCorruption) << m.name;
+      EXPECT_THAT(loaded.status().message(), HasSubstr(m.why)) << m.name;
+    }
+  }
 }
 
 // --- Memory placement (hnsw_index.cc, PlaceInHugePages) -------------------------------

@@ -75,8 +75,8 @@ class CheckpointFileTest : public ::testing::Test {
     ASSERT_TRUE(file->Close().ok());
   }
   std::string path() const { return dir_.Join("5.usearch"); }
-  Result<index::VerifiedCheckpoint> Verify() {
-    return index::VerifyCheckpointFile(Env::Default(), path(), identity_, info_.checksum);
+  Result<index::CheckpointFooter> Verify(const index::PayloadCheck& check = nullptr) {
+    return index::VerifyCheckpointFile(Env::Default(), path(), identity_, info_.checksum, check);
   }
 
   TempDir dir_;
@@ -89,13 +89,23 @@ TEST_F(CheckpointFileTest, VerifiesAndReadsBackThePayload) {
   EXPECT_EQ(info_.file_bytes, payload_.size() + index::kCheckpointFooterBytes);
   EXPECT_EQ(info_.file_bytes, std::filesystem::file_size(path()));
   EXPECT_EQ(info_.checksum, Checksum64(payload_.data(), payload_.size()));
-  auto verified = Verify();
+  // The payload check sees the payload's bytes; the rest is still checksummed.
+  std::vector<unsigned char> head(100);
+  auto verified = Verify([&](index::CheckpointPayloadReader* payload) {
+    EXPECT_TRUE(payload->Read(head.data(), head.size()));
+    EXPECT_TRUE(payload->Skip(1 << 20));
+    return Status::Ok();
+  });
   ASSERT_TRUE(verified.ok()) << verified.status().ToString();
-  EXPECT_EQ(verified->footer.payload_bytes, payload_.size());
-  EXPECT_EQ(verified->footer.generation, 5u);
-  EXPECT_EQ(
-      verified->payload_head,
-      std::vector<unsigned char>(payload_.begin(), payload_.begin() + index::kCheckpointHeadBytes));
+  EXPECT_EQ(verified->payload_bytes, payload_.size());
+  EXPECT_EQ(verified->generation, 5u);
+  EXPECT_EQ(head, std::vector<unsigned char>(payload_.begin(), payload_.begin() + 100));
+  // What the check refuses is Corruption, naming the file.
+  auto refused = Verify([](index::CheckpointPayloadReader*) {
+    return Status::Corruption("not the expected structure");
+  });
+  EXPECT_EQ(refused.status().code(), StatusCode::kCorruption);
+  EXPECT_THAT(refused.status().message(), HasSubstr("5.usearch: not the expected structure"));
 
   auto reader = *index::CheckpointPayloadReader::Open(Env::Default(), path(), payload_.size());
   std::vector<unsigned char> back(payload_.size());
