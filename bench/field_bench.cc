@@ -78,12 +78,14 @@ constexpr std::size_t kWarmupQueries = 500;
 /// Every system this binary can run, in the order a run uses by default.
 const std::vector<std::string>& KnownSystems() {
   static const std::vector<std::string> systems = {
-      "usearch",     "quiver-f32", "quiver-f32-numkong", "quiver-http", "quiver-f16", "quiver-i8",
-      "quiver-bf16", "hnswlib",    "faiss-hnsw",         "faiss-flat"};
+      "usearch",     "quiver-f32", "quiver-f32-numkong", "quiver-f32-4k",
+      "quiver-http", "quiver-f16", "quiver-i8",          "quiver-bf16",
+      "hnswlib",     "faiss-hnsw", "faiss-flat"};
   return systems;
 }
 
-/// Systems run when --systems is not given (quiver-bf16 only on request).
+/// Systems run when --systems is not given (quiver-bf16 and quiver-f32-4k
+/// only on request).
 std::vector<std::string> DefaultSystems() {
   // quiver-f32-numkong: Quiver with raw USearch's distance kernel, so that the
   // difference to `usearch` is Quiver's own overhead alone.
@@ -161,7 +163,7 @@ std::string PrepareHint(const std::string& data) {
       "  $QUIVER_BIN, else build/release/quiver beside build/release/bench/).\n"
       "  Systems compiled in: ");
   for (const auto& s : DefaultSystems()) std::fprintf(out, "%s ", s.c_str());
-  std::fprintf(out, "quiver-bf16\n  See docs/benchmarks.md.\n");
+  std::fprintf(out, "quiver-bf16 quiver-f32-4k\n  See docs/benchmarks.md.\n");
   std::exit(status);
 }
 

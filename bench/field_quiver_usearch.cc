@@ -41,8 +41,14 @@ class QuiverSystem : public AnnSystem {
   /// `numkong_kernel`: use raw USearch's distance kernel instead of Quiver's
   /// own f32 kernels (quiver-f32-numkong), so that the difference to
   /// `usearch` is Quiver's own overhead alone.
-  QuiverSystem(const FieldParams& params, quiver::ScalarKind scalar, bool numkong_kernel)
-      : params_(params), scalar_(scalar), numkong_kernel_(numkong_kernel) {
+  /// `small_pages`: leave the index in 4 KiB pages (QUIVER_HUGE_PAGES=0,
+  /// quiver-f32-4k), to measure what huge pages give on this machine.
+  QuiverSystem(const FieldParams& params, quiver::ScalarKind scalar, bool numkong_kernel,
+               bool small_pages)
+      : params_(params),
+        scalar_(scalar),
+        numkong_kernel_(numkong_kernel),
+        small_pages_(small_pages) {
     options_.insert_threads = static_cast<std::uint32_t>(params.insert_threads);
     options_.checkpoint_every_changes = params.checkpoint_every_changes;
     options_.synchronous =
@@ -116,9 +122,10 @@ class QuiverSystem : public AnnSystem {
 
  private:
   /// Runs in the child process that builds or loads, before the store opens:
-  /// the index reads QUIVER_F32_KERNEL once per process.
+  /// the index reads QUIVER_F32_KERNEL and QUIVER_HUGE_PAGES once per process.
   void ChooseKernel() const {
     if (numkong_kernel_) ::setenv("QUIVER_F32_KERNEL", "numkong", 1);
+    if (small_pages_) ::setenv("QUIVER_HUGE_PAGES", "0", 1);
   }
 
   /// Copies the collection's kernel, index memory and checkpoint count into info_.
@@ -134,6 +141,7 @@ class QuiverSystem : public AnnSystem {
   FieldParams params_;
   quiver::ScalarKind scalar_;
   bool numkong_kernel_ = false;
+  bool small_pages_ = false;
   quiver::StoreOptions options_;
   quiver::SearchOptions search_{
       .k = 10, .expansion_search = 0, .include_text = false, .include_metadata = false};
@@ -238,9 +246,10 @@ class UsearchSystem : public AnnSystem {
 
 std::unique_ptr<AnnSystem> MakeQuiverSystem(const FieldParams& params, const std::string& scalar) {
   const bool numkong = scalar == "f32-numkong";
-  auto kind = quiver::ParseScalarKind(numkong ? "f32" : scalar);
+  const bool small_pages = scalar == "f32-4k";
+  auto kind = quiver::ParseScalarKind(numkong || small_pages ? "f32" : scalar);
   Check(kind.status(), "quiver scalar kind");
-  return std::make_unique<QuiverSystem>(params, *kind, numkong);
+  return std::make_unique<QuiverSystem>(params, *kind, numkong, small_pages);
 }
 
 std::unique_ptr<AnnSystem> MakeUsearchSystem(const FieldParams& params) {

@@ -31,7 +31,8 @@ import numpy as np  # noqa: E402
 
 # Display order and labels of the series (system, call mode).
 SERIES_ORDER = [
-    ("quiver-f32", "single"), ("quiver-f32-numkong", "single"), ("quiver-http", "single"),
+    ("quiver-f32", "single"), ("quiver-f32-numkong", "single"), ("quiver-f32-4k", "single"),
+    ("quiver-http", "single"),
     ("quiver-f16", "single"),
     ("quiver-bf16", "single"), ("quiver-i8", "single"), ("usearch", "single"),
     ("hnswlib", "single"), ("faiss-hnsw", "single"), ("faiss-hnsw", "batch"),
@@ -40,12 +41,14 @@ SERIES_ORDER = [
 LABELS = {
     "quiver-f32": "Quiver f32",
     "quiver-f32-numkong": "Quiver f32, NumKong kernel (as raw USearch)",
+    "quiver-f32-4k": "Quiver f32, 4 KiB pages (QUIVER_HUGE_PAGES=0)",
     "quiver-http": "Quiver f32 over HTTP", "quiver-f16": "Quiver f16",
     "quiver-bf16": "Quiver bf16", "quiver-i8": "Quiver i8", "usearch": "raw USearch f32",
     "hnswlib": "hnswlib", "faiss-hnsw": "FAISS HNSWFlat", "faiss-flat": "FAISS FlatL2 (exact)",
 }
 STYLE = {
     "quiver-f32": ("tab:blue", "o", "-"), "quiver-f32-numkong": ("tab:olive", "o", ":"),
+    "quiver-f32-4k": ("tab:pink", "o", "--"),
     "quiver-http": ("tab:brown", "h", "-"),
     "quiver-f16": ("tab:cyan", "s", "-"),
     "quiver-bf16": ("tab:purple", "P", "-"), "quiver-i8": ("tab:gray", "v", "-"),
@@ -133,6 +136,20 @@ def series_of(lines):
 def ordered_keys(keys):
     rank = {s: i for i, s in enumerate(SERIES_ORDER)}
     return sorted(keys, key=lambda k: (rank.get((k[0], k[1]), 99), k))
+
+
+def qps_at_recall(curve, recall):
+    """Queries/s of a system at `recall`, interpolated on its (recall, qps) points:
+    log(qps) linear in -log10(1 - recall). None outside the measured recalls."""
+    pts = sorted((_nines(r), np.log(q)) for r, q in curve if q > 0)
+    x = _nines(recall)
+    for (x0, y0), (x1, y1) in zip(pts, pts[1:]):
+        if x0 <= x <= x1:
+            w = 0.0 if x1 == x0 else (x - x0) / (x1 - x0)
+            return float(np.exp(y0 + w * (y1 - y0)))
+    if pts and abs(pts[-1][0] - x) < 1e-12:
+        return float(np.exp(pts[-1][1]))
+    return None
 
 
 def markdown_for(dataset, lines):
@@ -262,6 +279,24 @@ def markdown_for(dataset, lines):
                     "%.2fx" % (by_ef[ef]["qps"] / raw[ef]["qps"])
                     if ef in by_ef and ef in raw else "" for ef in efs)))
             md.append("")
+        hnsw = series.get(("hnswlib", "single", t), [])
+        if hnsw and quiver_keys:
+            md.append("Queries/s relative to hnswlib at equal recall (%d thread%s): at each "
+                      "hnswlib point, the Quiver system's queries/s interpolated on its own "
+                      "recall curve at hnswlib's recall (log queries/s, linear in "
+                      "-log10(1 - recall)); blank outside the recalls it measured:"
+                      % (t, "" if t == 1 else "s"))
+            md.append("")
+            points = sorted((o for o in hnsw if o["ef"]), key=lambda o: o["ef"])
+            md.append("| system | " + " | ".join(
+                "hnswlib ef=%d (%.4f)" % (o["ef"], o["recall_at_k"]) for o in points) + " |")
+            md.append("|---|" + "---|" * len(points))
+            for key in quiver_keys:
+                curve = [(o["recall_at_k"], o["qps"]) for o in series[key] if o["ef"]]
+                md.append("| %s | %s |" % (label(key[0], key[1]), " | ".join(
+                    "%.2fx" % (q / o["qps"]) if q else ""
+                    for o in points for q in [qps_at_recall(curve, o["recall_at_k"])])))
+            md.append("")
         lib = {o["ef"]: o for o in series.get(("quiver-f32", "single", t), [])}
         http = {o["ef"]: o for o in series.get(("quiver-http", "single", t), [])}
         if lib and http:
@@ -275,7 +310,9 @@ def markdown_for(dataset, lines):
             ("quiver-f32", "usearch", "Quiver f32 import / raw USearch build"),
             ("quiver-f32-numkong", "usearch", "Quiver f32 with NumKong's kernel import / raw "
              "USearch build (Quiver's own overhead)"),
-            ("quiver-http", "quiver-f32", "Quiver f32 import over HTTP / through the library")):
+            ("quiver-http", "quiver-f32", "Quiver f32 import over HTTP / through the library"),
+            ("quiver-f32", "hnswlib", "Quiver f32 import / hnswlib build"),
+            ("quiver-f32", "quiver-f32-4k", "Quiver f32 import / the same in 4 KiB pages")):
         if num in builds and den in builds:
             md.append("%s: %.2fx (%.2f s / %.2f s)."
                       % (what, builds[num]["build_s"] / builds[den]["build_s"],

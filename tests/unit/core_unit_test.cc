@@ -6,9 +6,12 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <functional>
+#include <string>
 
 #include "common/test_util.h"
 #include "index/hnsw_index.h"
@@ -230,6 +233,84 @@ TEST_F(CheckpointFormatTest, RefusesAResealedPayloadOfAnotherStructure) {
       EXPECT_EQ(loaded.status().code(), StatusCode::kCorruption) << m.name;
       EXPECT_THAT(loaded.status().message(), HasSubstr(m.why)) << m.name;
     }
+  }
+}
+
+// --- Memory placement (hnsw_index.cc, PlaceInHugePages) -------------------------------
+
+/// Whether this kernel gives transparent huge pages to memory that asks for
+/// them ("always" or "madvise"), and QUIVER_HUGE_PAGES does not switch it off.
+bool HugePagesOffered() {
+  if (const char* env = std::getenv("QUIVER_HUGE_PAGES"); env && std::string(env) == "0") {
+    return false;
+  }
+  std::ifstream in("/sys/kernel/mm/transparent_hugepage/enabled");
+  std::string line;
+  std::getline(in, line);
+  return line.find("[always]") != std::string::npos || line.find("[madvise]") != std::string::npos;
+}
+
+/// This process's anonymous memory in transparent huge pages, KiB.
+long AnonHugePagesKib() {
+  std::ifstream in("/proc/self/smaps_rollup");
+  std::string key;
+  long value = 0;
+  while (in >> key) {
+    if (key == "AnonHugePages:" && in >> value) return value;
+  }
+  return 0;
+}
+
+TEST(HnswMemoryTest, BuiltAndLoadedIndexesLiveInHugePages) {
+  // Without huge pages offered, the rest still checks that the placement
+  // leaves the index intact.
+  const bool offered = HugePagesOffered();
+  CollectionConfig config;
+  config.dimensions = 96;
+  config.metric = Metric::kL2sq;
+  config.connectivity = 8;
+  config.expansion_add = 16;
+  // 40,000 x 96 float32 = 15 MiB of vectors (+ nodes): several whole 2 MiB pages.
+  constexpr std::size_t kCount = 40000;
+  auto vectors = ClusteredVectors(kCount, config.dimensions, 11);
+  std::vector<Key> keys(kCount);
+  for (Key k = 0; k < kCount; ++k) keys[k] = k;
+  const long before_build = AnonHugePagesKib();
+  auto built = index::HnswIndex::Create(config, 1, 2);
+  ASSERT_TRUE(built.ok());
+  for (std::size_t first = 0; first < kCount; first += 10000) {
+    ASSERT_TRUE((*built)->AddBatch(&keys[first], &vectors[first * 96], 10000).ok());
+  }
+  if (offered) EXPECT_GE(AnonHugePagesKib() - before_build, 8 * 1024) << "after a build";
+
+  TempDir dir;
+  auto file = *Env::Default()->NewWritableFile(dir.Join("1.usearch"));
+  const index::CheckpointIdentity identity{1, 1, kCount};
+  auto info = (*built)->SaveCheckpoint(file.get(), identity);
+  ASSERT_TRUE(info.ok());
+  ASSERT_TRUE(file->Close().ok());
+  const long before_load = AnonHugePagesKib();
+  auto loaded = index::HnswIndex::LoadCheckpoint(Env::Default(), dir.Join("1.usearch"), config,
+                                                 identity, info->checksum, 1, 1);
+  ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
+  if (offered) EXPECT_GE(AnonHugePagesKib() - before_load, 8 * 1024) << "after a load";
+
+  // The same graph and vectors: both answer every query alike, and every
+  // stored vector reads back as written.
+  std::vector<Match> from_built, from_loaded;
+  std::vector<float> stored(config.dimensions);
+  for (Key k = 0; k < kCount; k += 397) {
+    const float* query = &vectors[k * 96];
+    ASSERT_TRUE((*built)->Search(query, 10, 64, &from_built).ok());
+    ASSERT_TRUE((*loaded)->Search(query, 10, 64, &from_loaded).ok());
+    ASSERT_EQ(from_built.size(), 10u);
+    ASSERT_EQ(from_loaded.size(), from_built.size());
+    for (std::size_t i = 0; i < from_built.size(); ++i) {
+      EXPECT_EQ(from_loaded[i].key, from_built[i].key) << "query " << k << " rank " << i;
+      EXPECT_EQ(from_loaded[i].distance, from_built[i].distance);
+    }
+    ASSERT_TRUE((*loaded)->GetVector(k, stored.data()));
+    EXPECT_TRUE(std::equal(stored.begin(), stored.end(), query)) << "vector " << k;
   }
 }
 
