@@ -26,6 +26,7 @@
 #include <set>
 #include <sstream>
 
+#include "common/sqlite_util.h"
 #include "common/test_embedder.h"
 #include "common/test_util.h"
 #include "quiver/quiver.h"
@@ -36,37 +37,12 @@ namespace {
 
 using ::quiver::testing::BagOfWordsEmbedder;
 using ::quiver::testing::BagOfWordsResolver;
+using ::quiver::testing::QuerySql;
 using ::quiver::testing::QuietOptions;
+using ::quiver::testing::RunSql;
 using ::quiver::testing::TempDir;
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
-
-/// Runs `sql` on the store's database with a connection of its own (the
-/// store must be closed or not writing).
-void RunSql(const std::string& dir, const std::string& sql) {
-  sqlite3* db = nullptr;
-  ASSERT_EQ(sqlite3_open((dir + "/quiver.db").c_str(), &db), SQLITE_OK);
-  char* error = nullptr;
-  const int rc = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &error);
-  EXPECT_EQ(rc, SQLITE_OK) << (error ? error : "") << " in: " << sql;
-  sqlite3_free(error);
-  sqlite3_close(db);
-}
-
-/// The result of a single-value query on the store's database.
-std::string QuerySql(const std::string& dir, const std::string& sql) {
-  sqlite3* db = nullptr;
-  EXPECT_EQ(sqlite3_open((dir + "/quiver.db").c_str(), &db), SQLITE_OK);
-  sqlite3_stmt* stmt = nullptr;
-  EXPECT_EQ(sqlite3_prepare_v2(db, sql.c_str(), -1, &stmt, nullptr), SQLITE_OK) << sql;
-  std::string value;
-  if (sqlite3_step(stmt) == SQLITE_ROW && sqlite3_column_text(stmt, 0) != nullptr) {
-    value = reinterpret_cast<const char*>(sqlite3_column_text(stmt, 0));
-  }
-  sqlite3_finalize(stmt);
-  sqlite3_close(db);
-  return value;
-}
 
 /// Full-text search in FTS5's query syntax (most tests below exercise it).
 TextSearchOptions FullText(std::size_t k) {

@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "common/sqlite_util.h"
 #include "common/test_embedder.h"
 #include "common/test_util.h"
 #include "quiver/quiver.h"
@@ -25,18 +26,9 @@ namespace quiver {
 namespace {
 
 using ::quiver::testing::QuietOptions;
+using ::quiver::testing::RunSql;
 using ::quiver::testing::TempDir;
 using ::testing::HasSubstr;
-
-void RunSql(const std::string& dir, const std::string& sql) {
-  sqlite3* db = nullptr;
-  ASSERT_EQ(sqlite3_open((dir + "/quiver.db").c_str(), &db), SQLITE_OK);
-  char* error = nullptr;
-  const int rc = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &error);
-  EXPECT_EQ(rc, SQLITE_OK) << (error ? error : "") << " in: " << sql;
-  sqlite3_free(error);
-  sqlite3_close(db);
-}
 
 std::unique_ptr<Store> OpenStore(const std::string& dir, bool read_only = false) {
   StoreOptions options = QuietOptions();

@@ -12,6 +12,7 @@
 
 #include <fstream>
 
+#include "common/sqlite_util.h"
 #include "common/test_util.h"
 #include "quiver/quiver.h"
 
@@ -19,33 +20,13 @@ namespace quiver {
 namespace {
 
 using ::quiver::testing::ClusteredVectors;
+using ::quiver::testing::QueryInt;
+using ::quiver::testing::RunSql;
 using ::quiver::testing::TempDir;
 using ::testing::HasSubstr;
 
 constexpr std::size_t kDims = 8;
 constexpr std::size_t kRecords = 300;
-
-void RunSql(const std::string& dir, const std::string& sql) {
-  sqlite3* db = nullptr;
-  ASSERT_EQ(sqlite3_open((dir + "/quiver.db").c_str(), &db), SQLITE_OK);
-  char* error = nullptr;
-  const int rc = sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &error);
-  EXPECT_EQ(rc, SQLITE_OK) << sql << ": " << (error ? error : "");
-  sqlite3_free(error);
-  sqlite3_close(db);
-}
-
-std::int64_t QueryInt(const std::string& dir, const std::string& sql) {
-  sqlite3* db = nullptr;
-  EXPECT_EQ(sqlite3_open((dir + "/quiver.db").c_str(), &db), SQLITE_OK);
-  sqlite3_stmt* stmt = nullptr;
-  EXPECT_EQ(sqlite3_prepare_v2(db, sql.c_str(), -1, &stmt, nullptr), SQLITE_OK) << sql;
-  std::int64_t value = -1;
-  if (sqlite3_step(stmt) == SQLITE_ROW) value = sqlite3_column_int64(stmt, 0);
-  sqlite3_finalize(stmt);
-  sqlite3_close(db);
-  return value;
-}
 
 /// Overwrites the first bytes of the b-tree root page of `table` in the
 /// database file (the store must be closed, its WAL checkpointed on close):
