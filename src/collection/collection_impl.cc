@@ -184,9 +184,11 @@ Status CollectionImpl::ApplyUpserts(const std::vector<Record>& records,
   changes_since_walk_ += records.size();
   const auto current = index();
   // Every added vector is searched for itself (and linked if missed); the
-  // whole graph is walked once 1/kWalkEveryFraction of it was added. The
-  // batch is acknowledged either way; a failed repair is retried by the next
-  // one, and a checkpoint never saves the graph before one succeeds.
+  // whole graph is walked once 1/kWalkEveryFraction of it was added, and then
+  // also the vectors whose in-degree the writes lowered and a scrub window
+  // are searched (SelfQueries::kAdded). The batch is acknowledged either way;
+  // a failed repair is retried by the next one, and a checkpoint never saves
+  // the graph before one succeeds.
   const bool walk = changes_since_walk_ * kWalkEveryFraction >= current->size();
   Status repaired =
       RepairReachability(current.get(), "write", index::HnswIndex::SelfQueries::kAdded, walk);

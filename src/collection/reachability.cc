@@ -37,11 +37,12 @@ Status CollectionImpl::RepairReachability(index::HnswIndex* index, std::string_v
   // The relinked graph differs from the checkpoint: save it at the next one.
   if (after == "open") MarkDirty(1);
   const std::string what = fmt::format(
-      "collection '{}': after {}, {} of {} vectors were unreachable in the HNSW graph and {} "
-      "missed by a search for themselves; relinked {} ({} edges replaced), {} remain "
-      "unreachable, {} walks, {:.1f} ms",
-      entry_.name, after, repair.found, index->size(), repair.self_query_missed, repair.relinked,
-      repair.edges_replaced, repair.remaining, repair.walks, repair.ms);
+      "collection '{}': after {}, {} of {} vectors were unreachable in the HNSW graph and {} of "
+      "{} searched missed by a search for themselves; relinked {} ({} edges replaced), {} "
+      "remain unreachable, {} walks, {:.1f} ms",
+      entry_.name, after, repair.found, index->size(), repair.self_query_missed,
+      repair.self_queried, repair.relinked, repair.edges_replaced, repair.remaining, repair.walks,
+      repair.ms);
   if (repair.remaining == 0) {
     context_.log->Info("{}", what);
   } else {

@@ -29,6 +29,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include <usearch/index_dense.hpp>
@@ -70,6 +71,48 @@ Walk WalkFromEntry(const DenseIndex& index);
 /// into `start`.
 /// Does not touch walk->unreachable.
 void MarkReachableFrom(const DenseIndex& index, Slot start, Walk* walk);
+
+/// Replays USearch 2.26's HNSW search (index_gt::search, as index_dense_t
+/// runs it: removed nodes are walked through but never returned) for the
+/// vector stored at a slot, to tell whether that search returns it. One per
+/// thread; it reads the graph, so no add, update or remove may run meanwhile.
+///
+/// Same traversal: a greedy descent from the entry point over the upper
+/// levels (search_for_one_), then a best-first search of level 0 from where
+/// it ended, keeping the `expansion` closest live nodes
+/// (search_to_find_in_base_), with USearch's own heap and sorted buffer, so
+/// that ties break alike. For l2sq and cos it stops as soon as the search
+/// reaches the vector itself: nothing is closer than its own distance 0, so
+/// the search would return it (unless more than k other vectors lie at
+/// distance 0: exact duplicates). A search that finds its vector, the usual
+/// case, stops early and costs a fraction of a full one. For ip (where
+/// another vector can be closer than the vector itself) it runs to the end.
+class SelfSearch {
+ public:
+  explicit SelfSearch(const DenseIndex& index);
+  ~SelfSearch();
+  SelfSearch(const SelfSearch&) = delete;
+  SelfSearch& operator=(const SelfSearch&) = delete;
+
+  /// Whether a search (k results, `expansion` candidates) for the vector at
+  /// live slot `slot` returns it. When it does not, `nearest` receives the
+  /// search's results (at most k slots, closest first), where it ended.
+  /// Appends to `expanded` (if not null) the slots whose level-0 lists the
+  /// search read, in order: the search reads no other list there (and only
+  /// upper-level lists above), so it runs the same until one of those lists
+  /// (or an upper-level list) changes.
+  bool FindsItself(Slot slot, std::size_t k, std::size_t expansion, std::vector<Slot>* nearest,
+                   std::vector<Slot>* expanded = nullptr);
+
+  /// Distances computed so far.
+  std::uint64_t distances() const { return distances_; }
+
+ private:
+  struct State;
+  const DenseIndex& index_;
+  std::unique_ptr<State> state_;
+  std::uint64_t distances_ = 0;
+};
 
 /// What LinkOnBase did.
 enum class LinkOutcome {

@@ -21,8 +21,9 @@
 //     (USearch keeps ef in the index's config).
 //   - SaveCheckpoint, CheckReachability: shared; callers must exclude writers
 //     while they run.
-//   - RepairReachability: exclusive (it rewrites neighbour lists that searches
-//     read); callers must exclude writers too.
+//   - RepairReachability: exclusive while it walks and rewrites neighbour
+//     lists, shared while its self-query check searches; callers must exclude
+//     writers too.
 // USearch requires a free "thread context" per concurrent operation: searches
 // wait on a semaphore sized to the contexts reserved for them.
 
@@ -65,6 +66,10 @@ struct ReachabilityRepair {
   /// Vectors the self-query check (SelfQueries) found missing from a search
   /// for their own vector, before they were relinked (summed over rounds).
   std::uint64_t self_query_missed = 0;
+  /// Searches the self-query check ran (one per vector checked, summed over rounds).
+  std::uint64_t self_queried = 0;
+  /// Distances those searches computed.
+  std::uint64_t self_query_distances = 0;
   /// Edges dropped to keep a full neighbour list within the degree bound.
   std::uint64_t edges_replaced = 0;
   /// Live vectors still unreachable after the last walk (0 = repaired).
@@ -158,9 +163,13 @@ class HnswIndex {
   /// Which live vectors RepairReachability searches for themselves.
   enum class SelfQueries {
     kNone,
-    /// The vectors AddBatch added since the last kAdded or kAll check.
+    /// The write path and checkpoints: the vectors AddBatch added since the
+    /// last check; and, when the repair walks, the vectors whose level-0
+    /// in-degree fell since the last walk to at most M/3, and a scrub of two
+    /// more vectors per vector added since the last walk, round robin over
+    /// the whole index.
     kAdded,
-    /// Every live vector: one search per vector (builds).
+    /// Builds: every live vector.
     kAll,
   };
 
@@ -173,20 +182,36 @@ class HnswIndex {
   /// in-edges), so the degree bound holds. Walks again until nothing is
   /// unreachable (at most 4 walks).
   ///
-  /// Then, unless `self_queries` is kNone, searches the chosen vectors for
-  /// themselves (k=8, the default expansion_search) and links each one the
-  /// search misses from the nearest vectors that search ended at, so that the
-  /// next search for it follows the same path and then the new edge (up to 3
-  /// rounds), then walks again if an edge was replaced. docs/reachability.md
-  /// has the costs and the reasons.
+  /// Then, unless `self_queries` is kNone, the self-query check: searches the
+  /// chosen vectors for themselves (k=8, the collection's expansion_search;
+  /// replayed by hnsw_graph.h's SelfSearch) and links each one a search
+  /// misses from the nearest vectors that search ended at, so that the next
+  /// search for it follows the same path and then the new edge. Each edit can
+  /// divert other searches: the check searches again exactly those whose last
+  /// search read an edited list (up to 8 rounds). Then walks (and relinks)
+  /// again if it linked anything. Without `walk_first` it only appends edges.
+  /// docs/reachability.md has the costs and the reasons.
   ///
-  /// Searches wait while it runs; callers must exclude AddBatch/Remove. Every
-  /// edge change is complete on its own, so stopping at any point (an error,
-  /// or the crash point "reachability.mid_repair") leaves a valid, searchable
-  /// graph. NotSupported on a view; Internal if USearch fails a search;
-  /// IOError when out of memory.
+  /// Callers must exclude AddBatch/Remove. The walks and the edits hold the
+  /// lock exclusively (searches wait); the self-query searches hold it shared
+  /// (searches run meanwhile). Memory: besides the walk's 6 bytes per vector,
+  /// the check keeps the lists each of its searches read (about 40 bytes per
+  /// search on Fashion-MNIST). Every edge change is complete on its own, so
+  /// stopping at any point (an error, or the crash point
+  /// "reachability.mid_repair") leaves a valid, searchable graph. NotSupported
+  /// on a view; Internal if USearch fails a search; IOError when out of memory.
   Result<ReachabilityRepair> RepairReachability(SelfQueries self_queries = SelfQueries::kNone,
                                                 bool walk_first = true);
+
+  /// Live keys that an HNSW search for their own vector (k results, the
+  /// given expansion) does not return, ascending. Replays USearch's search
+  /// (hnsw_graph.h's SelfSearch, which stops as soon as it reaches the
+  /// vector) instead of running it, so it needs no USearch thread context and
+  /// costs a fraction of k searches per vector; the tests check that it agrees
+  /// with Search. Runs on `threads` threads under the shared lock; callers
+  /// must exclude AddBatch/Remove. IOError when out of memory.
+  Result<std::vector<Key>> FindSelfQueryMisses(std::size_t k, std::size_t expansion,
+                                               std::size_t threads) const;
 
   /// Unreachable live vectors found by the last CheckReachability, or left by
   /// the last RepairReachability; 0 before either ran.
